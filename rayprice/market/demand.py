@@ -28,7 +28,10 @@ def reference_term(batch: MarketBatch, x: np.ndarray, reference: np.ndarray) -> 
     if not batch.has_reference:
         return np.zeros_like(x)
     gap = reference - x
-    return batch.ref_gain * np.maximum(gap, 0.0) - batch.ref_loss * np.maximum(-gap, 0.0)
+    extra = (1,) * (x.ndim - 1)
+    gain = batch.ref_gain.reshape(-1, *extra)
+    loss = batch.ref_loss.reshape(-1, *extra)
+    return gain * np.maximum(gap, 0.0) - loss * np.maximum(-gap, 0.0)
 
 
 def segment_rates(
@@ -55,7 +58,6 @@ def segment_rates(
     x = price / (batch.list_price[:, None] if lead else batch.list_price)
     ref = np.ones(batch.n) if reference is None else reference
     ref_u = reference_term(batch, x, ref[:, None] if lead else ref)
-    shape = (slice(None), None, slice(None)) if lead else (slice(None), slice(None))
     a = batch.seg_intercept[:, None, :] if lead else batch.seg_intercept
     b = batch.seg_slope[:, None, :] if lead else batch.seg_slope
     xs = x[..., None]
@@ -74,20 +76,50 @@ def segment_rates(
         q = _table_probability(batch, price)
         return q[..., None]
     if model == "mnl":
-        # Customers choose among our offer, the rivals and not buying (utility 0).
         if batch.has_rivals:
             assert rival_price is not None, "the mnl model with rivals needs rival prices"
-            rx = rival_price / batch.list_price[:, None]  # (N, R)
-            # (N, R, K) rival utilities per segment.
-            ru = batch.rival_quality[:, :, None] - rx[:, :, None] * batch.seg_slope[:, None, :]
-            if lead:
-                ru = ru[:, None, :, :]
-            top = np.maximum(np.maximum(u, ru.max(axis=-2)), 0.0)
-            denom = np.exp(-top) + np.exp(u - top) + np.exp(ru - top[..., None, :]).sum(axis=-2)
-            return np.exp(u - top) / denom
+            shares = _mnl_shares(batch, u, rival_price, lead)
+            return shares[..., 0, :]
         return 1.0 / (1.0 + np.exp(-u))
-    del shape
     raise ValueError(f"demand.model: unknown model {model!r}")
+
+
+def _mnl_shares(
+    batch: MarketBatch, u: np.ndarray, rival_price: np.ndarray, lead: bool
+) -> np.ndarray:
+    """Choice shares of (our offer, each rival, not buying) per segment.
+
+    ``u`` is our utility per segment, (N, K) or (N, P, K); the result has the
+    alternatives on the second-to-last axis: (..., 1 + R + 1, K).
+    """
+    # Customers choose among our offer, the rivals and not buying (utility 0).
+    rx = rival_price / batch.list_price[:, None]  # (N, R)
+    ru = batch.rival_quality[:, :, None] - rx[:, :, None] * batch.seg_slope[:, None, :]
+    if lead:
+        n, points, _, k = (*u.shape[:2], *ru.shape[1:])
+        ru = np.broadcast_to(ru[:, None, :, :], (n, points, ru.shape[1], k))
+    utilities = np.concatenate([u[..., None, :], ru, np.zeros_like(u)[..., None, :]], axis=-2)
+    top = utilities.max(axis=-2, keepdims=True)
+    e = np.exp(utilities - top)
+    return e / e.sum(axis=-2, keepdims=True)
+
+
+def choice_shares(
+    batch: MarketBatch,
+    price: np.ndarray,
+    rival_price: np.ndarray,
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
+    """Shares of (our offer, each rival, not buying) per segment, (N, R + 2, K).
+
+    For the ``mnl`` model only.
+    """
+    if batch.model != "mnl":
+        raise ValueError(f"demand.model: choice shares need the 'mnl' model, not {batch.model!r}")
+    x = np.asarray(price, dtype=np.float64) / batch.list_price
+    ref = np.ones(batch.n) if reference is None else reference
+    u = batch.seg_intercept - batch.seg_slope * x[:, None] + reference_term(batch, x, ref)[:, None]
+    return _mnl_shares(batch, u, rival_price, lead=False)
 
 
 def _table_probability(batch: MarketBatch, price: np.ndarray) -> np.ndarray:

@@ -52,7 +52,13 @@ from rayprice.market import random as rnd
 from rayprice.market.batch import MarketBatch
 from rayprice.market.families import Family, load_family
 from rayprice.market.simulator import MarketSimulator, StepOutcome
-from rayprice.market.window import DEFAULT_WINDOW, History, encode_observation, observation_size
+from rayprice.market.window import (
+    DEFAULT_WINDOW,
+    History,
+    encode_observation,
+    encode_period,
+    observation_size,
+)
 
 ENV_ID = "rayprice/Market-v1"
 DEFAULT_FAMILY = "retail-v1"
@@ -120,8 +126,12 @@ class _Markets:
         sim = self.sim
         assert sim is not None
         out = sim.step(price)
-        rival = out.rival_price.mean(axis=1) if sim.batch.has_rivals else np.full(self.n, np.nan)
-        self.history.push(out.price, out.units_sold, rival, out.stock_before)
+        b = sim.batch
+        rival = out.rival_price.mean(axis=1) if b.has_rivals else np.full(self.n, np.nan)
+        self.history.push(encode_period(
+            out.price, out.units_sold, rival, out.stock_before,
+            b.list_price, b.market_size, b.initial_stock,
+        ))
         return out
 
 

@@ -23,7 +23,8 @@ low=0, high=1), ``choice`` (values, optional weights) and ``mvnormal`` (mean, co
 optional ``log`` flags) over a comma-separated list of paths. ``scale:
 list_price`` or ``scale: market_size`` multiplies a draw by that market's value
 (drawn first); ``clip: [lo, hi]`` bounds a draw. Segment weights are normalised to
-sum to one after drawing; stock levels and day counts are rounded.
+sum to one after drawing; the purchase probabilities of a price table are
+sorted to fall with price; stock levels and day counts are rounded.
 """
 
 from __future__ import annotations
@@ -209,6 +210,9 @@ class Family:
             _apply_prior(batch, path, prior, seeds, index)
         weights = batch.seg_weight
         batch.seg_weight = weights / weights.sum(axis=1, keepdims=True)
+        # Demand falls with price: independently drawn table probabilities are
+        # put in falling order along the (increasing) price grid.
+        batch.grid_prob = -np.sort(-batch.grid_prob, axis=1)
         batch.validate(self.name)
         return batch
 

@@ -28,8 +28,6 @@ left), capped at 10), ``cost_ratio`` (unit cost / list price), ``has_stock_limit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 WINDOW_FEATURES: tuple[str, ...] = ("price", "units", "rival", "stock", "filled", "age")
@@ -59,25 +57,57 @@ def split_observation(obs: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
     )
 
 
-@dataclass
-class History:
-    """The last ``W`` periods of N markets in raw units (currency, units sold).
+def encode_period(
+    price: np.ndarray,
+    units: np.ndarray,
+    rival: np.ndarray,
+    stock: np.ndarray,
+    list_price: np.ndarray,
+    market_size: np.ndarray,
+    initial_stock: np.ndarray,
+) -> np.ndarray:
+    """One period of N markets as window rows, (N, 4): price, units, rival, stock.
 
-    Columns are periods, oldest first; ``filled`` marks real periods. Prices of
-    the rivals are their mean; NaN where a market has no rivals.
+    Args:
+        price: our price (currency).
+        units: units sold.
+        rival: mean rival price (NaN without rivals).
+        stock: stock before the period (inf if unlimited).
+        list_price, market_size, initial_stock: the market's scales.
+    """
+    limited = np.isfinite(initial_stock)
+    init = np.where(limited & (initial_stock > 0), initial_stock, 1.0)
+    row = np.stack(
+        [
+            price / list_price - 1.0,
+            units / market_size,
+            np.where(np.isfinite(rival), rival / list_price - 1.0, 0.0),
+            np.where(limited, stock / init, 1.0),
+        ],
+        axis=-1,
+    )
+    return np.clip(row, -10.0, 10.0)
+
+
+class History:
+    """The scaled window of the last ``W`` periods of N markets, oldest first.
+
+    Rows are made by :func:`encode_period` when a period is pushed; padding rows
+    before a market's first period are zeros with ``filled = 0``.
     """
 
-    price: np.ndarray
-    units: np.ndarray
-    rival: np.ndarray
-    stock: np.ndarray
-    filled: np.ndarray
+    def __init__(self, n: int, window: int) -> None:
+        self.window = np.zeros((n, window, len(WINDOW_FEATURES)), dtype=np.float32)
+        self._age = ((window - np.arange(window)) / window).astype(np.float32)
+        self.window[:, :, 5] = self._age
+
+    @property
+    def filled(self) -> np.ndarray:
+        return self.window[:, :, 4] > 0
 
     @classmethod
     def empty(cls, n: int, window: int) -> History:
-        zeros = np.zeros((n, window))
-        return cls(zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy(),
-                   np.zeros((n, window), dtype=bool))
+        return cls(n, window)
 
     @classmethod
     def from_records(
@@ -87,30 +117,36 @@ class History:
         rival: list[float] | np.ndarray,
         stock: list[float] | np.ndarray,
         window: int,
+        list_price: float,
+        market_size: float,
+        initial_stock: float,
     ) -> History:
-        """One market's history (any length, oldest first) as the last ``window`` periods."""
-        h = cls.empty(1, window)
+        """One market's raw history (any length, oldest first) as its last ``window`` periods."""
+        h = cls(1, window)
         m = min(len(price), window)
         if m:
-            for name, values in (("price", price), ("units", units), ("rival", rival),
-                                 ("stock", stock)):
-                getattr(h, name)[0, window - m:] = np.asarray(values, dtype=np.float64)[-m:]
-            h.filled[0, window - m:] = True
+            rows = encode_period(
+                *(np.asarray(v, dtype=np.float64)[-m:] for v in (price, units, rival, stock)),
+                np.asarray(list_price, dtype=np.float64),
+                np.asarray(market_size, dtype=np.float64),
+                np.asarray(initial_stock, dtype=np.float64),
+            )
+            h.window[0, window - m :, :4] = rows
+            h.window[0, window - m :, 4] = 1.0
         return h
 
-    def push(self, price: np.ndarray, units: np.ndarray, rival: np.ndarray,
-             stock: np.ndarray, rows: np.ndarray | None = None) -> None:
-        """Append one period to every market (or to ``rows``), dropping the oldest."""
-        for name, value in (("price", price), ("units", units), ("rival", rival),
-                            ("stock", stock), ("filled", True)):
-            array = getattr(self, name)
-            array[:, :-1] = array[:, 1:]
-            array[:, -1] = value
+    def push(self, rows: np.ndarray) -> None:
+        """Append one period (rows from :func:`encode_period`), dropping the oldest."""
+        w = self.window
+        n, width, features = w.shape
+        flat = w.reshape(n, width * features)
+        flat[:, :-features] = flat[:, features:]  # one contiguous move per market
+        w[:, :, 5] = self._age
+        w[:, -1, :4] = rows
+        w[:, -1, 4] = 1.0
 
     def clear(self, mask: np.ndarray) -> None:
-        for name in ("price", "units", "rival", "stock"):
-            getattr(self, name)[mask] = 0.0
-        self.filled[mask] = False
+        self.window[mask, :, :5] = 0.0
 
 
 def encode_observation(
@@ -127,7 +163,7 @@ def encode_observation(
     """What a policy sees, shape (N, W * F + S), float32.
 
     Args:
-        history: the last W periods.
+        history: the last W periods, scaled.
         t: periods elapsed.
         horizon: season length in periods.
         stock: stock now (inf if unlimited).
@@ -135,34 +171,18 @@ def encode_observation(
         rival_now: mean rival price for the coming period (NaN if no rivals).
         unit_cost, list_price, market_size: the market's scales.
     """
-    n, w = history.price.shape
-    lp = list_price[:, None]
-    filled = history.filled
+    n = history.window.shape[0]
     limited = np.isfinite(initial_stock)
-    init = np.where(limited & (initial_stock > 0), initial_stock, 1.0)[:, None]
-    rival = np.where(np.isfinite(history.rival), history.rival / lp - 1.0, 0.0)
-    window = np.stack(
-        [
-            np.where(filled, history.price / lp - 1.0, 0.0),
-            np.where(filled, history.units / market_size[:, None], 0.0),
-            np.where(filled, rival, 0.0),
-            np.where(filled & limited[:, None], history.stock / init, np.where(filled, 1.0, 0.0)),
-            filled.astype(np.float64),
-            np.broadcast_to((w - np.arange(w)) / w, (n, w)),
-        ],
-        axis=-1,
-    )
+    init = np.where(limited & (initial_stock > 0), initial_stock, 1.0)
     horizon = np.maximum(horizon, 1)
     days_left = np.maximum(horizon - t, 1)
     has_rivals = np.isfinite(rival_now)
-    stock_left = np.where(limited, stock / init[:, 0], 1.0)
-    cover = np.where(limited, np.minimum(stock / (market_size * days_left), 10.0), 10.0)
     scalars = np.stack(
         [
             t / horizon,
             (horizon - t) / horizon,
-            stock_left,
-            cover,
+            np.where(limited, stock / init, 1.0),
+            np.where(limited, np.minimum(stock / (market_size * days_left), 10.0), 10.0),
             unit_cost / list_price,
             limited.astype(np.float64),
             np.where(has_rivals, rival_now / list_price - 1.0, 0.0),
@@ -170,5 +190,7 @@ def encode_observation(
         ],
         axis=-1,
     )
-    obs = np.concatenate([window.reshape(n, -1), scalars], axis=-1)
-    return np.clip(obs, -10.0, 10.0).astype(np.float32)
+    obs = np.empty((n, history.window[0].size + scalars.shape[1]), dtype=np.float32)
+    obs[:, : history.window[0].size] = history.window.reshape(n, -1)
+    obs[:, history.window[0].size :] = np.clip(scalars, -10.0, 10.0)
+    return obs
