@@ -84,8 +84,8 @@ def markets(
     rows, payload = [], []
     for name in builtin_names():
         family = load_family(name)
-        base = family.spec.base or (family.spec.markets or [None])[0]
-        model = base.demand.model if base is not None else "?"
+        base = family.spec.base or (family.spec.markets or [])[0]
+        model = base.demand.model
         suite = family.heldout_suite()
         rows.append([name, suite.name, str(suite.size), model, family.description[:60]])
         payload.append(
@@ -168,6 +168,94 @@ def oracle(
     )
 
 
+@app.command()
+def simulate(
+    family: Annotated[str, typer.Option("--family", "-f", help="Family name or file.")] = "retail-v1",
+    pricer: Annotated[str, typer.Option("--pricer", "-p", help="Pricer name (see `rayprice evaluate --help`).")] = "oracle",
+    horizon: Annotated[int | None, typer.Option(help="Season length in days (default: the family's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the market drawn from the family.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the path as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the price and sales path as PNG.")] = None,
+) -> None:
+    """Run one market drawn from a family with one pricer, and show its path."""
+    from rayprice.evaluate.harness import EvaluationSettings, evaluate
+    from rayprice.pricers.registry import UnknownPricerError
+
+    settings = EvaluationSettings(
+        pricers=(pricer,), family=family, markets=1, seed=seed, horizon_days=horizon
+    )
+    try:
+        result = evaluate(settings)
+    except (SpecError, UnknownPricerError) as err:
+        _fail(str(err))
+        return
+    run = result.runs[pricer]
+    spec = result.suite.batch.spec(0)
+    oracle = result.oracle_profit[0]
+    typer.echo(
+        f"market {spec.name}: list price {spec.list_price:.2f} {spec.currency}, unit cost "
+        f"{spec.unit_cost:.2f}, demand {spec.demand.model}; pricer {pricer}"
+    )
+    periods = run.price.shape[1]
+    shown = sorted({*range(min(periods, 10)), *range(9, periods, max(periods // 10, 1)), periods - 1})
+    rows = [
+        [str(t + 1), f"{run.price[0, t]:.2f}", f"{run.units_sold[0, t]:.0f}",
+         f"{run.profit[0, t]:,.2f}", f"{oracle[t]:,.2f}"]
+        for t in shown
+    ]
+    typer.echo(_table(rows, ["day", "price", "units sold", "profit", "oracle (expected)"]))
+    total, best = run.profit[0].sum(), oracle.sum()
+    typer.echo(
+        f"season profit {total:,.2f} = {100 * total / best:.1f}% of the oracle's expected "
+        f"{best:,.2f} ({result.oracle_methods[0]})"
+    )
+    _write_json(
+        json_out,
+        {
+            "family": family,
+            "pricer": pricer,
+            "seed": seed,
+            "horizon_days": periods,
+            "market": spec.to_dict(),
+            "oracle_method": result.oracle_methods[0],
+            "price": run.price[0],
+            "units_sold": run.units_sold[0],
+            "profit": run.profit[0],
+            "oracle_expected_profit": oracle,
+        },
+    )
+    if plot is not None:
+        _plot_path(plot, run.price[0], run.units_sold[0], spec.unit_cost, spec.list_price,
+                   f"{spec.name} - {pricer}")
+        typer.echo(f"wrote {plot}")
+
+
+def _plot_path(
+    path: Path, price: np.ndarray, units: np.ndarray, unit_cost: float, list_price: float,
+    title: str,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    days = np.arange(1, len(price) + 1)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    top.plot(days, price, label="our price")
+    top.axhline(list_price, color="grey", linestyle="--", linewidth=1, label="list price")
+    top.axhline(unit_cost, color="red", linestyle=":", linewidth=1, label="unit cost")
+    top.set_ylabel("price")
+    top.legend(loc="best", fontsize=8)
+    top.set_title(title)
+    bottom.bar(days, units, width=0.9, color="tab:green")
+    bottom.set_ylabel("units sold")
+    bottom.set_xlabel("day")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     """Console entry point."""
     try:
@@ -175,3 +263,71 @@ def main() -> None:
     except SpecError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
+
+
+def _evaluate_help() -> str:
+    from rayprice.market.families import suite_names
+    from rayprice.pricers.registry import PRICERS
+
+    pricers = "\n\n".join(f"  {name}: {entry.summary}" for name, entry in PRICERS.items())
+    return (
+        "Run pricers side by side on a suite's markets, with the same customers for "
+        "every pricer, and report their profit against the full-information oracle."
+        f"\n\nPricers:\n\n{pricers}\n\nSuites: {', '.join(suite_names())}, or a family "
+        "file (its held-out markets)."
+    )
+
+
+@app.command(help=_evaluate_help())
+def evaluate(
+    pricers: Annotated[
+        str,
+        typer.Option("--pricers", "-p", help="Comma-separated pricer names (see above)."),
+    ] = "oracle,fixed,greedy,ts-flat,ts-true-prior,meta-ts",
+    suite: Annotated[
+        str, typer.Option("--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file.")
+    ] = "logit-heldout-v1",
+    family: Annotated[
+        str | None,
+        typer.Option("--family", "-f", help="Instead of a suite: draw --markets markets from this family."),
+    ] = None,
+    n_markets: Annotated[
+        int | None, typer.Option("--markets", "-n", help="Use the first N markets (or draw N with --family).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for markets drawn with --family.")] = 0,
+    horizon: Annotated[int | None, typer.Option(help="Season length in days; default the suite's.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and the settings as JSON.")] = None,
+    plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write regret, ratio and price-path PNGs here.")] = None,
+    ray_tasks: Annotated[
+        bool, typer.Option("--ray", help="Fan shards of markets out as Ray tasks on a running cluster.")
+    ] = False,
+    shard_size: Annotated[int, typer.Option(help="Markets per shard (per Ray task); 0: one shard.")] = 0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+) -> None:
+    from rayprice.evaluate import EvaluationSettings, format_table, write_plots
+    from rayprice.evaluate import evaluate as run_evaluation
+    from rayprice.pricers.registry import UnknownPricerError, parse_pricer_list
+
+    try:
+        names = parse_pricer_list(pricers)
+        settings = EvaluationSettings(
+            pricers=tuple(names),
+            suite=suite,
+            family=family,
+            markets=n_markets,
+            seed=seed,
+            horizon_days=horizon,
+            backend="ray" if ray_tasks else "local",
+            shard_size=shard_size if shard_size or not ray_tasks else 25,
+            progress=progress,
+        )
+        result = run_evaluation(settings)
+    except (UnknownPricerError, SpecError, ValueError) as err:
+        _fail(str(err))
+        return
+    typer.echo(format_table(result))
+    typer.echo(f"({result.seconds:.1f} s)")
+    _write_json(json_out, result.to_dict())
+    if plot_dir is not None:
+        for path in write_plots(result, plot_dir):
+            typer.echo(f"wrote {path}")
