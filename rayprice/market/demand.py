@@ -9,6 +9,8 @@ random numbers).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtri
 
@@ -78,6 +80,11 @@ def segment_rates(
     if model == "mnl":
         if batch.has_rivals:
             assert rival_price is not None, "the mnl model with rivals needs rival prices"
+            if not lead:
+                rival_x = rival_price.T / batch.list_price
+                quality, slope = batch.rival_quality.T, batch.seg_slope.T
+                rival_u = rival_utilities(quality, slope, rival_x)
+                return np.ascontiguousarray(our_mnl_share(u.T, rival_u).T)
             shares = _mnl_shares(batch, u, rival_price, lead)
             return shares[..., 0, :]
         return 1.0 / (1.0 + np.exp(-u))
@@ -102,6 +109,72 @@ def _mnl_shares(
     top = utilities.max(axis=-2, keepdims=True)
     e = np.exp(utilities - top)
     return e / e.sum(axis=-2, keepdims=True)
+
+
+def rival_utilities(
+    quality: np.ndarray, slope: np.ndarray, rival_x: np.ndarray
+) -> np.ndarray:
+    """Each rival's utility to each segment, (R, K, N), markets on the last axis.
+
+    Args:
+        quality: rival quality, (R, N).
+        slope: segment price sensitivity, (K, N).
+        rival_x: rival prices over our list price, (R, N).
+    """
+    return quality[:, None, :] - rival_x[:, None, :] * slope
+
+
+def our_mnl_share(utility: np.ndarray, rival_utility: np.ndarray) -> np.ndarray:
+    """Share of each segment buying from us, (K, N), markets on the last axis.
+
+    The same numbers as ``_mnl_shares(...)[:, 0, :]``: alternatives are summed in
+    the same order (ours, the rivals, not buying). Keeping the markets last makes
+    the max and the sum over the few alternatives whole-row operations.
+
+    Args:
+        utility: our utility per segment, (K, N).
+        rival_utility: from :func:`rival_utilities`, (R, K, N).
+    """
+    util = np.empty((rival_utility.shape[0] + 2, *utility.shape))
+    util[0] = utility
+    util[1:-1] = rival_utility
+    util[-1] = 0.0
+    top = max_over_first(util)
+    np.subtract(util, top, out=util)
+    np.exp(util, out=util)
+    return util[0] / add_in_order(util)
+
+
+def add_in_order(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """``a`` summed over ``axis`` term by term, first to last.
+
+    The same numbers as ``a.sum(axis)`` over a leading axis, which numpy also adds
+    in order, at a fraction of its cost when the axis is short and the rest long.
+    """
+    terms = a.swapaxes(0, axis)
+    total = terms[0].copy()
+    for term in terms[1:]:
+        total += term
+    return total
+
+
+def max_over_first(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=0)``, a row at a time: faster when the first axis is short."""
+    top = a[0].copy()
+    for row in a[1:]:
+        np.maximum(top, row, out=top)
+    return top
+
+
+def sum_like_last_axis(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` summed over ``axis``, bit-identical to numpy's sum over a last axis.
+
+    numpy adds fewer than 8 terms in order and longer runs pairwise, so long sums
+    go through a last-axis copy. Markets-last code sums segments with this.
+    """
+    if a.shape[axis] < 8:
+        return add_in_order(a, axis)
+    return np.ascontiguousarray(a.swapaxes(axis, -1)).sum(axis=-1)
 
 
 def choice_shares(
@@ -185,23 +258,38 @@ def draw_units(
     batch: MarketBatch, rates: np.ndarray, n: np.ndarray, u: np.ndarray
 ) -> np.ndarray:
     """Units demanded per market from per-segment rates at uniforms ``u`` (N, K)."""
+    return draw_counts(batch, rates, n, u).sum(axis=-1)
+
+
+def draw_counts(
+    batch: MarketBatch, rates: np.ndarray, n: np.ndarray, u: np.ndarray
+) -> np.ndarray:
+    """Units demanded per market and segment, elementwise (any layout)."""
     if is_binomial(batch):
-        counts = binomial_quantile(n, np.clip(rates, 0.0, 1.0), u)
-    else:
-        counts = poisson_quantile(rates * n, u)
-    return counts.sum(axis=-1)
+        # np.clip's Python wrapper costs more than the two ufuncs it stands for.
+        return binomial_quantile(n, np.minimum(np.maximum(rates, 0.0), 1.0), u)
+    return poisson_quantile(rates * n, u)
 
 
 def poisson_quantile(mean: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Smallest k with P(Poisson(mean) <= k) >= u, elementwise."""
     mean = np.maximum(mean, 0.0)
-    out = np.maximum(np.floor(mean + np.sqrt(mean) * ndtri(u) + 0.5), 0.0)
+    out = np.empty_like(mean)
     small = mean <= _EXACT_VARIANCE
-    if np.any(small):
-        m, uu = mean[small], u[small]
-        pmf = np.exp(-m)
-        out[small] = _invert(uu, pmf, lambda k: m / k)
+    large = ~small
+    # Each path runs on its own elements only: ndtri and the exact walk are costly.
+    if large.any():
+        m = mean[large]
+        out[large] = np.maximum(np.floor(m + np.sqrt(m) * ndtri(u[large]) + 0.5), 0.0)
+    if small.any():
+        m = mean[small]
+        out[small] = _invert(u[small], np.exp(-m), _poisson_ratio, m)
     return out
+
+
+def _poisson_ratio(k: float, mean: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """pmf(k) / pmf(k - 1) = mean / k, into ``out``."""
+    return np.divide(mean, k, out=out)
 
 
 def binomial_quantile(n: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -214,34 +302,76 @@ def binomial_quantile(n: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray
     qq = np.where(flip, 1.0 - q, q)
     uu = np.where(flip, 1.0 - u, u)
     var = n * qq * (1.0 - qq)
-    approx = np.clip(np.floor(n * qq + np.sqrt(var) * ndtri(uu) + 0.5), 0.0, n)
+    out = np.empty_like(var)
     small = var <= _EXACT_VARIANCE
-    if np.any(small):
-        ns, qs, us = n[small], qq[small], uu[small]
+    large = ~small
+    # Each path runs on its own elements only: ndtri and the exact walk are costly.
+    if large.any():
+        nl, ql = n[large], qq[large]
+        draw = np.floor(nl * ql + np.sqrt(var[large]) * ndtri(uu[large]) + 0.5)
+        out[large] = np.minimum(np.maximum(draw, 0.0), nl)
+    if small.any():
+        ns, qs = n[small], qq[small]
         with np.errstate(divide="ignore", invalid="ignore"):
             odds = np.where(qs < 1.0, qs / (1.0 - qs), 0.0)
             pmf = np.power(1.0 - qs, ns)
-        approx[small] = np.minimum(
-            _invert(us, pmf, lambda k: np.maximum(ns - k + 1.0, 0.0) / k * odds), ns
-        )
+        count = _invert(uu[small], pmf, _binomial_ratio, ns, odds)
+        out[small] = np.minimum(count, ns)
     # A flipped draw counts non-buyers; at 1 - u the coupling stays monotone in q
     # because the non-buyer count falls as q rises.
-    return np.where(flip, n - approx, approx)
+    return np.where(flip, n - out, out)
 
 
-def _invert(u: np.ndarray, pmf0: np.ndarray, ratio: object) -> np.ndarray:
-    """Sequential CDF inversion from ``pmf(0)`` and the ratio ``pmf(k)/pmf(k-1)``."""
+def _binomial_ratio(
+    k: float, n: np.ndarray, odds: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """pmf(k) / pmf(k - 1) = max(n - k + 1, 0) / k * odds, into ``out``."""
+    np.subtract(n, k, out=out)
+    out += 1.0
+    np.maximum(out, 0.0, out=out)
+    out /= k
+    out *= odds
+    return out
+
+
+# Below this many draws still counting, _invert keeps going on the full arrays:
+# dropping finished draws costs a few copies, which pays only on long arrays.
+_MIN_COMPACT = 64
+
+
+def _invert(
+    u: np.ndarray, pmf0: np.ndarray, ratio: Any, *params: np.ndarray
+) -> np.ndarray:
+    """Sequential CDF inversion from ``pmf(0)`` and the ratio ``pmf(k)/pmf(k-1)``.
+
+    ``ratio(k, *params, out=...)`` gives the ratio at step ``k`` elementwise. Draws
+    whose CDF has passed their uniform are dropped as they finish, so that the
+    walk's cost follows the typical count rather than the largest one; the CDF
+    is still accumulated term by term, so the counts are the same.
+    """
+    count = np.zeros_like(u)
+    live = np.arange(u.size)  # positions still counting, into the flat inputs
+    u, pmf, cdf = u.ravel(), pmf0.ravel().copy(), pmf0.ravel().copy()
+    params = tuple(p.ravel() for p in params)
     k = np.zeros_like(u)
-    pmf = pmf0.copy()
-    cdf = pmf0.copy()
+    step_ratio = np.empty_like(u)
     for step in range(1, _MAX_EXACT_STEPS + 1):
         more = u > cdf
-        if not more.any():
+        still = np.count_nonzero(more)
+        if still == 0:
             break
+        if still * 2 < len(more) and len(more) >= _MIN_COMPACT:
+            count.flat[live] = k
+            keep = np.flatnonzero(more)
+            live, u, pmf, cdf, k = live[keep], u[keep], pmf[keep], cdf[keep], k[keep]
+            more = more[keep]
+            params = tuple(p[keep] for p in params)
+            step_ratio = step_ratio[: len(keep)]
         k += more
-        pmf = pmf * ratio(float(step))  # type: ignore[operator]
-        cdf = cdf + pmf
-    return k
+        pmf *= ratio(float(step), *params, out=step_ratio)
+        cdf += pmf
+    count.flat[live] = k
+    return count
 
 
 def count_pmf(batch: MarketBatch, rates: np.ndarray, n: np.ndarray, size: int) -> np.ndarray:

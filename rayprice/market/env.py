@@ -50,6 +50,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from rayprice.market import random as rnd
 from rayprice.market.batch import MarketBatch
+from rayprice.market.demand import sum_like_last_axis
 from rayprice.market.families import Family, load_family
 from rayprice.market.simulator import MarketSimulator, StepOutcome
 from rayprice.market.window import (
@@ -69,7 +70,9 @@ def action_to_price(
     action: np.ndarray, list_price: np.ndarray, price_span: float = DEFAULT_PRICE_SPAN
 ) -> np.ndarray:
     """Continuous actions in [-1, 1] to prices in currency."""
-    a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    # np.minimum/np.maximum: np.clip's Python wrapper dominates at small N.
+    a = np.minimum(np.maximum(a, -1.0), 1.0)
     return list_price * np.exp(a * math.log(price_span))
 
 
@@ -85,6 +88,17 @@ def price_grid(batch: MarketBatch, n_prices: int, price_span: float) -> np.ndarr
         return batch.grid_price
     steps = np.linspace(-1.0, 1.0, n_prices)
     return batch.list_price[:, None] * np.exp(steps * math.log(price_span))
+
+
+def _mean_rival(rival_price: np.ndarray, has_rivals: bool) -> np.ndarray:
+    """Mean rival price per market, NaN without rivals.
+
+    The same numbers as ``rival_price.mean(axis=1)``, without numpy's slow pass
+    over a short last axis.
+    """
+    if not has_rivals:
+        return np.full(rival_price.shape[0], np.nan)
+    return sum_like_last_axis(rival_price, axis=1) / rival_price.shape[1]
 
 
 class _Markets:
@@ -116,7 +130,7 @@ class _Markets:
         sim = self.sim
         assert sim is not None
         b = sim.batch
-        rival_now = sim.rival_price.mean(axis=1) if b.has_rivals else np.full(b.n, np.nan)
+        rival_now = _mean_rival(sim.rival_price, b.has_rivals)
         return encode_observation(
             self.history, sim.t, b.horizon_days, sim.stock, b.initial_stock,
             rival_now, b.unit_cost, b.list_price, b.market_size,
@@ -127,7 +141,7 @@ class _Markets:
         assert sim is not None
         out = sim.step(price)
         b = sim.batch
-        rival = out.rival_price.mean(axis=1) if b.has_rivals else np.full(self.n, np.nan)
+        rival = _mean_rival(out.rival_price, b.has_rivals)
         self.history.push(encode_period(
             out.price, out.units_sold, rival, out.stock_before,
             b.list_price, b.market_size, b.initial_stock,
@@ -234,25 +248,25 @@ class MarketVectorEnv(VectorEnv):
         sim = m.sim
         assert sim is not None, "call reset() before step()"
         prices = self.prices_for(actions)
-        resetting = self._autoreset.copy()
+        resetting = self._autoreset
+        any_resetting = bool(resetting.any())
         # Markets whose season ended last step start a new market instead.
-        if resetting.any():
+        if any_resetting:
             prices = np.where(resetting, sim.batch.list_price, prices)
         out = m.step(prices)
         reward = out.profit
         if self.reward_kind == "normalized":
             reward = reward / (sim.batch.list_price * sim.batch.market_size)
-        terminated = out.done.copy()
-        if resetting.any():
+        terminated = out.done
+        profit, units_sold = out.profit, out.units_sold
+        if any_resetting:
             m.draw(resetting)
             reward = np.where(resetting, 0.0, reward)
             terminated[resetting] = False
+            profit = np.where(resetting, 0.0, profit)
+            units_sold = np.where(resetting, 0.0, units_sold)
         self._autoreset = terminated.copy()
-        info = {
-            "profit": np.where(resetting, 0.0, out.profit),
-            "units_sold": np.where(resetting, 0.0, out.units_sold),
-            "price": out.price,
-        }
+        info = {"profit": profit, "units_sold": units_sold, "price": out.price}
         return (
             m.observe(),
             reward.astype(np.float32),

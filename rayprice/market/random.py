@@ -32,10 +32,13 @@ _S30, _S27, _S31, _S11 = (np.uint64(s) for s in (30, 27, 31, 11))
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser: a bijection on uint64 that scatters nearby inputs."""
     x = x ^ (x >> _S30)
-    x = x * _MUL1
-    x = x ^ (x >> _S27)
-    x = x * _MUL2
-    return x ^ (x >> _S31)
+    # In place from here on: the first line made a new array, and this runs on
+    # every draw of every step.
+    x *= _MUL1
+    x ^= x >> _S27
+    x *= _MUL2
+    x ^= x >> _S31
+    return x
 
 
 def derive_seeds(seeds: np.ndarray | int, stream: int, counter: np.ndarray | int) -> np.ndarray:
@@ -58,12 +61,36 @@ def uniforms(
         counter: the period (or draw index), scalar or per market.
         width: how many numbers each market gets at this coordinate.
     """
-    seeds = np.asarray(seeds, dtype=np.uint64)
     counter = np.asarray(counter, dtype=np.uint64).reshape(-1, 1)
     lanes = np.arange(width, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        base = mix64(seeds * _GOLDEN + np.uint64(stream) * _STREAM)
-        x = mix64(base[:, None] + (counter * np.uint64(width) + lanes) * _GOLDEN)
+        keys = stream_keys(seeds, stream)
+        return uniforms_at(keys[:, None], counter, np.uint64(width), lanes)
+
+
+def stream_keys(seeds: np.ndarray, stream: int) -> np.ndarray:
+    """Each seed's key for one stream: the part of a draw that no counter changes.
+
+    A simulator computes it once per market instead of once per period.
+    """
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return mix64(seeds * _GOLDEN + np.uint64(stream) * _STREAM)
+
+
+def uniforms_at(
+    keys: np.ndarray,
+    counter: np.ndarray,
+    width: np.ndarray | np.uint64,
+    lane: np.ndarray,
+) -> np.ndarray:
+    """``uniforms(seeds, stream, counter, width)[:, lane]`` from the stream's keys.
+
+    All arguments are uint64 arrays that broadcast together, which lets one call
+    draw for several streams and widths at once. Array arithmetic wraps silently,
+    as the mixer needs.
+    """
+    x = mix64(keys + (counter * width + lane) * _GOLDEN)
     return ((x >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 

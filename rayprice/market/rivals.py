@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from rayprice.market.batch import MarketBatch
+from rayprice.market.demand import add_in_order, max_over_first, sum_like_last_axis
 from rayprice.market.spec import RIVAL_RULES
 
 FIXED, UNDERCUT, MATCH, RANDOM_WALK, COST_PLUS, BEST_RESPONSE = range(len(RIVAL_RULES))
@@ -35,22 +36,102 @@ def next_rival_prices(
         u: uniforms (N, R) for random walks; ``None`` for the expected path (no
             move).
     """
-    rule = batch.rival_rule
-    cost = batch.rival_cost
-    ours = our_price[:, None]
-    new = np.where(rule == FIXED, batch.rival_initial_price, rival_price)
-    new = np.where(rule == UNDERCUT, np.maximum(ours * (1 - batch.rival_undercut), cost), new)
-    new = np.where(rule == MATCH, np.maximum(ours, cost), new)
-    new = np.where(rule == COST_PLUS, cost * (1 + batch.rival_markup), new)
-    if u is not None:
-        walk = rival_price * np.exp(batch.rival_volatility * ndtri(u))
-        new = np.where(rule == RANDOM_WALK, walk, new)
-    responders = rule == BEST_RESPONSE
-    if np.any(responders):
-        rows = np.flatnonzero(responders.any(axis=1))
-        best = best_response(batch, our_price, rival_price, responders, rows)
-        new[rows] = np.where(responders[rows], best, new[rows])
-    return new
+    rules = RivalRules(batch)
+    walk_u = None if u is None else u.T.ravel()[rules.walk_at]
+    new = rules.next_prices(our_price, np.ascontiguousarray(rival_price.T), walk_u)
+    return np.ascontiguousarray(new.T)
+
+
+class RivalRules:
+    """A batch's rival rules, sorted once so that each period is a few array steps.
+
+    Arrays are (R, N), markets on the last axis. Fixed and cost-plus prices never
+    change, undercutting is matching at a discount, random walks and best
+    responses run on the rivals that follow them only.
+    """
+
+    def __init__(self, batch: MarketBatch) -> None:
+        rule = batch.rival_rule.T
+        self.static = (rule == FIXED) | (rule == COST_PLUS)
+        self.static_price = np.where(
+            rule == FIXED,
+            batch.rival_initial_price.T,
+            batch.rival_cost.T * (1 + batch.rival_markup.T),
+        )
+        self.follow = (rule == UNDERCUT) | (rule == MATCH)
+        self.any_follow = bool(self.follow.any())
+        self.discount = np.where(rule == UNDERCUT, 1 - batch.rival_undercut.T, 1.0)
+        self.cost = batch.rival_cost.T
+        # Random walkers, as positions into the flattened (R, N) arrays.
+        self.walk_at = np.flatnonzero(rule == RANDOM_WALK)
+        self.walk_volatility = batch.rival_volatility.T.ravel()[self.walk_at]
+        # Best responders: the markets that have one, with their constants gathered.
+        responders = rule == BEST_RESPONSE
+        self.respond_rows = np.flatnonzero(responders.any(axis=0))
+        rows = self.respond_rows
+        self.respond_at = np.flatnonzero(responders[:, rows])
+        self.respond_to = np.flatnonzero(responders)
+        self._keep = ~responders[:, rows]
+        self._settle = _Settle(batch, rows)
+
+    def next_prices(
+        self, our_price: np.ndarray, rival_price: np.ndarray, walk_u: np.ndarray | None
+    ) -> np.ndarray:
+        """Next period's rival prices, (R, N), from this period's (R, N).
+
+        ``walk_u`` holds the random walkers' uniforms (at :attr:`walk_at`), or is
+        ``None`` for the expected path, where walkers stand still.
+        """
+        new = np.where(self.static, self.static_price, rival_price)
+        if self.any_follow:
+            matched = np.maximum(our_price * self.discount, self.cost)
+            new = np.where(self.follow, matched, new)
+        if walk_u is not None and len(self.walk_at):
+            walk = rival_price.ravel()[self.walk_at] * np.exp(
+                self.walk_volatility * ndtri(walk_u)
+            )
+            new.ravel()[self.walk_at] = walk
+        if len(self.respond_rows):
+            rows = self.respond_rows
+            best = self._settle(our_price[rows], rival_price[:, rows], self._keep)
+            new.ravel()[self.respond_to] = best.ravel()[self.respond_at]
+        return new
+
+
+class _Settle:
+    """The best-response fixed point for some markets' rivals, markets last."""
+
+    def __init__(self, batch: MarketBatch, rows: np.ndarray) -> None:
+        self.list_price = batch.list_price[rows]
+        self.cost = batch.rival_cost[rows].T / self.list_price  # (R, M)
+        self.quality = batch.rival_quality[rows].T[:, None, :]  # (R, 1, M)
+        self.weight = batch.seg_weight[rows].T  # (K, M)
+        self.slope = batch.seg_slope[rows].T
+        self.intercept = batch.seg_intercept[rows].T
+        self.weight_slope = self.weight * self.slope
+
+    def __call__(
+        self, our_price: np.ndarray, rival_price: np.ndarray, keep: np.ndarray | None
+    ) -> np.ndarray:
+        """Rival prices (R, M) after the fixed-point steps; ``keep`` ones stay put."""
+        lp = self.list_price
+        u0 = self.intercept - self.slope * (our_price / lp)  # (K, M)
+        xr = rival_price / lp  # (R, M)
+        xr_kept = xr
+        for _ in range(_BEST_RESPONSE_STEPS):
+            ur = self.quality - self.slope * xr[:, None, :]  # (R, K, M)
+            top = max_over_first(ur)
+            np.maximum(top, u0, out=top)
+            np.maximum(top, 0.0, out=top)
+            er = np.exp(ur - top)
+            denom = np.exp(-top) + np.exp(u0 - top) + add_in_order(er)
+            s = er / denom
+            num = sum_like_last_axis(self.weight * s, axis=1)  # (R, M)
+            den = sum_like_last_axis(self.weight_slope * s * (1 - s), axis=1)
+            xr = self.cost + num / np.maximum(den, 1e-12)
+            if keep is not None:
+                xr = np.where(keep, xr_kept, xr)
+        return xr * lp
 
 
 def best_response(
@@ -73,25 +154,6 @@ def best_response(
     """
     if rows is None:
         rows = np.arange(batch.n)
-    lp = batch.list_price[rows, None]
-    x0 = our_price[rows, None] / lp  # (M, 1)
-    xr = rival_price[rows] / lp  # (M, R)
-    cr = batch.rival_cost[rows] / lp
-    quality = batch.rival_quality[rows][:, :, None]
-    w = batch.seg_weight[rows][:, None, :]  # (M, 1, K)
-    b = batch.seg_slope[rows][:, None, :]
-    u0 = batch.seg_intercept[rows][:, None, :] - b * x0[:, :, None]  # (M, 1, K)
-    keep = None if responders is None else ~responders[rows]
-    xr_kept = xr.copy()
-    for _ in range(_BEST_RESPONSE_STEPS):
-        ur = quality - b * xr[:, :, None]  # (M, R, K)
-        top = np.maximum(np.maximum(ur.max(axis=1, keepdims=True), u0), 0.0)
-        er = np.exp(ur - top)
-        denom = np.exp(-top) + np.exp(u0 - top) + er.sum(axis=1, keepdims=True)
-        s = er / denom  # (M, R, K)
-        num = (w * s).sum(axis=-1)
-        den = (w * b * s * (1 - s)).sum(axis=-1)
-        xr = cr + num / np.maximum(den, 1e-12)
-        if keep is not None:
-            xr = np.where(keep, xr_kept, xr)
-    return xr * lp
+    keep = None if responders is None else ~responders[rows].T
+    best = _Settle(batch, rows)(our_price[rows], rival_price[rows].T, keep)
+    return np.ascontiguousarray(best.T)

@@ -22,8 +22,17 @@ import numpy as np
 
 from rayprice.market import random as rnd
 from rayprice.market.batch import MarketBatch
-from rayprice.market.demand import customers, draw_units, segment_rates
-from rayprice.market.rivals import next_rival_prices
+from rayprice.market.demand import (
+    draw_counts,
+    is_binomial,
+    our_mnl_share,
+    reference_term,
+    rival_utilities,
+    season_factor,
+    segment_rates,
+    sum_like_last_axis,
+)
+from rayprice.market.rivals import RivalRules
 
 
 @dataclass
@@ -69,6 +78,7 @@ class MarketSimulator:
         self.reference = np.ones(batch.n)
         self.rival_price = batch.rival_initial_price.copy()
         self.last_price = batch.list_price.copy()
+        self._plan = _StepPlan(batch, seeds)
 
     def reset_markets(self, mask: np.ndarray, batch: MarketBatch, seeds: np.ndarray) -> None:
         """Replace the markets where ``mask`` holds by ``batch`` (of ``mask.sum()``)."""
@@ -87,6 +97,7 @@ class MarketSimulator:
         self.reference[idx] = 1.0
         self.rival_price[idx] = batch.rival_initial_price
         self.last_price[idx] = batch.list_price
+        self._plan = _StepPlan(self.batch, self.seeds)
 
     @property
     def done(self) -> np.ndarray:
@@ -94,11 +105,12 @@ class MarketSimulator:
 
     def step(self, price: np.ndarray) -> StepOutcome:
         """Advance every market by one period at ``price`` (currency, shape (N,))."""
-        b = self.batch
+        b, plan = self.batch, self._plan
         price = np.asarray(price, dtype=np.float64)
         if price.shape != (b.n,):
             raise ValueError(f"price: need shape ({b.n},), got {price.shape}")
-        if not np.all(np.isfinite(price)) or np.any(price <= 0):
+        # NaN fails both comparisons, so min and max check every price at once.
+        if b.n and not (price.min() > 0 and price.max() < np.inf):
             bad = int(np.flatnonzero(~(np.isfinite(price) & (price > 0)))[0])
             raise ValueError(
                 f"price: must be finite and positive, got {price[bad]!r} for market "
@@ -107,37 +119,42 @@ class MarketSimulator:
         t = self.t
         stock_before = self.stock.copy()
         rival_now = self.rival_price
+        # The simulator works with markets on the last axis: (K, N), (R, N).
+        rival_t = np.ascontiguousarray(rival_now.T)
+        x = price / b.list_price
 
         # Customers choose among our offer, the rivals and not buying.
-        rates = segment_rates(b, price, rival_now, self.reference)
-        n = customers(b, t)
-        expected = (rates * n).sum(axis=-1)
+        rates = plan.rates(price, x, rival_now, rival_t, self.reference)
+        n = plan.customers(t)
+        expected = sum_like_last_axis(rates * n, axis=0)
+        walk_u = None
         if self.expected:
             demanded = expected
         else:
-            u = rnd.uniforms(self.seeds, rnd.DEMAND, t, b.n_segments)
-            demanded = draw_units(b, rates, n, u)
+            u, walk_u = plan.uniforms(t)
+            demanded = draw_counts(b, rates, n, u).sum(axis=0)
 
         # Stock caps sales; profit counts holding cost and, at the end, salvage.
         sold = np.minimum(demanded, self.stock)
         self.stock = self.stock - sold
         left = np.where(np.isfinite(self.stock), self.stock, 0.0)
         profit = (price - b.unit_cost) * sold - b.holding_cost * left
-        last = t + 1 >= b.horizon_days
+        t_next = t + 1
+        last = t_next >= b.horizon_days
         profit = profit + np.where(last, b.salvage_value * left, 0.0)
 
         # Memory: the reference price follows ours, rivals react, deliveries arrive.
         if b.has_reference:
-            x = price / b.list_price
-            self.reference = b.ref_memory * self.reference + (1 - b.ref_memory) * x
+            self.reference = b.ref_memory * self.reference + plan.ref_weight * x
         if b.has_rivals:
-            walk = None if self.expected else rnd.uniforms(self.seeds, rnd.RIVALS, t, b.n_rivals)
-            self.rival_price = next_rival_prices(b, price, rival_now, walk)
+            # Kept as a (N, R) view of the (R, N) array, so the next step reads it
+            # without a copy.
+            self.rival_price = plan.rivals.next_prices(price, rival_t, walk_u).T
         if b.has_inventory:
-            due = (b.restock_every > 0) & ((t + 1) % np.maximum(b.restock_every, 1) == 0)
+            due = plan.restocks & (t_next % plan.restock_every == 0)
             self.stock = np.where(due, np.maximum(self.stock, b.restock_to), self.stock)
         self.last_price = price
-        self.t = t + 1
+        self.t = t_next
         return StepOutcome(
             price=price,
             rival_price=rival_now,
@@ -146,5 +163,80 @@ class MarketSimulator:
             expected_units=expected,
             units_sold=sold,
             profit=profit,
-            done=self.t >= b.horizon_days,
+            done=t_next >= b.horizon_days,
         )
+
+
+class _StepPlan:
+    """What a batch's step needs that stays fixed between resets, computed once.
+
+    Arrays put the markets on the last axis, (K, N) and (R, N), so that sums and
+    maxima over the few segments and rivals run a whole row at a time.
+    """
+
+    def __init__(self, batch: MarketBatch, seeds: np.ndarray) -> None:
+        self.batch = batch
+        self.intercept = batch.seg_intercept.T
+        self.slope = batch.seg_slope.T
+        self.weight = batch.seg_weight.T
+        self.rival_quality = batch.rival_quality.T
+        self.mnl_rivals = batch.model == "mnl" and batch.has_rivals
+        self.binomial = is_binomial(batch)
+        self.ref_weight = 1 - batch.ref_memory
+        self.restocks = batch.restock_every > 0
+        self.restock_every = np.maximum(batch.restock_every, 1)
+        self.rivals = RivalRules(batch)
+        # Without seasonality every period has the same customers.
+        self.fixed_customers = None
+        if not batch.has_seasonality:
+            self.fixed_customers = self._customers_of(batch.market_size)
+
+        # One draw for the whole period: the demand uniforms, (K, N), then the
+        # random walkers' (at rivals.walk_at), each at its stream, width and lane.
+        n, k, r = batch.n, batch.n_segments, batch.n_rivals
+        walk_rival, walk_market = np.divmod(self.rivals.walk_at, n)
+        self._market = np.concatenate([np.tile(np.arange(n), k), walk_market])
+        self._keys = np.concatenate([
+            np.tile(rnd.stream_keys(seeds, rnd.DEMAND), k),
+            rnd.stream_keys(seeds, rnd.RIVALS)[walk_market],
+        ])
+        self._width = np.concatenate([
+            np.full(k * n, k, np.uint64), np.full(len(walk_market), r, np.uint64)
+        ])
+        self._lane = np.concatenate([
+            np.repeat(np.arange(k, dtype=np.uint64), n), walk_rival.astype(np.uint64)
+        ])
+
+    def rates(
+        self,
+        price: np.ndarray,
+        x: np.ndarray,
+        rival_price: np.ndarray,
+        rival_t: np.ndarray,
+        reference: np.ndarray,
+    ) -> np.ndarray:
+        """Per-segment rates as :func:`segment_rates` gives them, but (K, N)."""
+        b = self.batch
+        if not self.mnl_rivals:
+            return segment_rates(b, price, rival_price, reference).T
+        u = self.intercept - self.slope * x + reference_term(b, x, reference)
+        rival_x = rival_t / b.list_price
+        rival_u = rival_utilities(self.rival_quality, self.slope, rival_x)
+        return our_mnl_share(u, rival_u)
+
+    def customers(self, t: np.ndarray) -> np.ndarray:
+        """Customers per segment in period ``t``, as :func:`customers` but (K, N)."""
+        if self.fixed_customers is not None:
+            return self.fixed_customers
+        return self._customers_of(self.batch.market_size * season_factor(self.batch, t))
+
+    def _customers_of(self, size: np.ndarray) -> np.ndarray:
+        per_segment = size * self.weight
+        return np.floor(per_segment + 0.5) if self.binomial else per_segment
+
+    def uniforms(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This period's demand uniforms (K, N) and random-walk uniforms."""
+        counter = t.astype(np.uint64)[self._market]
+        u = rnd.uniforms_at(self._keys, counter, self._width, self._lane)
+        k, n = self.weight.shape
+        return u[: k * n].reshape(k, n), u[k * n :]

@@ -33,32 +33,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DemandModel = Literal[
     "linear", "logit", "exponential", "constant_elasticity", "mnl", "table"
 ]
-DEMAND_MODELS: tuple[str, ...] = (
-    "linear",
-    "logit",
-    "exponential",
-    "constant_elasticity",
-    "mnl",
-    "table",
-)
+DEMAND_MODELS: tuple[str, ...] = get_args(DemandModel)
 RivalRule = Literal[
     "fixed", "undercut", "match", "random_walk", "cost_plus", "best_response"
 ]
-RIVAL_RULES: tuple[str, ...] = (
-    "fixed",
-    "undercut",
-    "match",
-    "random_walk",
-    "cost_plus",
-    "best_response",
-)
+# Rival rules are stored as indices into this tuple (see batch.py): append only.
+RIVAL_RULES: tuple[str, ...] = get_args(RivalRule)
 
 
 class SpecError(ValueError):

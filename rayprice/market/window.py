@@ -86,7 +86,12 @@ def encode_period(
         ],
         axis=-1,
     )
-    return np.clip(row, -10.0, 10.0)
+    return _clip(row)
+
+
+def _clip(x: np.ndarray) -> np.ndarray:
+    """``np.clip(x, -10, 10)`` without its Python wrapper, which costs more here."""
+    return np.minimum(np.maximum(x, -10.0), 10.0)
 
 
 class History:
@@ -97,7 +102,15 @@ class History:
     """
 
     def __init__(self, n: int, window: int) -> None:
-        self.window = np.zeros((n, window, len(WINDOW_FEATURES)), dtype=np.float32)
+        # The window sits at the front of an observation-sized row per market:
+        # pushing is then one contiguous move for all markets, and the observation
+        # one copy of the whole buffer.
+        self._buffer = np.zeros(
+            (n, window * len(WINDOW_FEATURES) + len(SCALAR_FEATURES)), dtype=np.float32
+        )
+        self.window = self._buffer[:, : window * len(WINDOW_FEATURES)].reshape(
+            n, window, len(WINDOW_FEATURES)
+        )
         self._age = ((window - np.arange(window)) / window).astype(np.float32)
         self.window[:, :, 5] = self._age
 
@@ -138,11 +151,14 @@ class History:
     def push(self, rows: np.ndarray) -> None:
         """Append one period (rows from :func:`encode_period`), dropping the oldest."""
         w = self.window
-        n, width, features = w.shape
-        flat = w.reshape(n, width * features)
-        flat[:, :-features] = flat[:, features:]  # one contiguous move per market
+        features = w.shape[2]
+        # Moving the whole buffer one row forward shifts every market's window; the
+        # last row, which receives what followed it, is written next.
+        flat = self._buffer.reshape(-1)
+        flat[:-features] = flat[features:]
         w[:, :, 5] = self._age
-        w[:, -1, :4] = rows
+        for j in range(4):  # a column at a time beats one strided (N, 4) copy
+            w[:, -1, j] = rows[:, j]
         w[:, -1, 4] = 1.0
 
     def clear(self, mask: np.ndarray) -> None:
@@ -171,7 +187,6 @@ def encode_observation(
         rival_now: mean rival price for the coming period (NaN if no rivals).
         unit_cost, list_price, market_size: the market's scales.
     """
-    n = history.window.shape[0]
     limited = np.isfinite(initial_stock)
     init = np.where(limited & (initial_stock > 0), initial_stock, 1.0)
     horizon = np.maximum(horizon, 1)
@@ -188,9 +203,8 @@ def encode_observation(
             np.where(has_rivals, rival_now / list_price - 1.0, 0.0),
             has_rivals.astype(np.float64),
         ],
-        axis=-1,
     )
-    obs = np.empty((n, history.window[0].size + scalars.shape[1]), dtype=np.float32)
-    obs[:, : history.window[0].size] = history.window.reshape(n, -1)
-    obs[:, history.window[0].size :] = np.clip(scalars, -10.0, 10.0)
+    # The history's buffer holds the window in place; its tail is scratch space.
+    obs = history._buffer.copy()
+    obs[:, history.window[0].size :] = _clip(scalars).T
     return obs
