@@ -331,3 +331,64 @@ def evaluate(
     if plot_dir is not None:
         for path in write_plots(result, plot_dir):
             typer.echo(f"wrote {path}")
+
+
+@app.command()
+def calibrate(
+    logs: Annotated[Path, typer.Argument(help="Transaction log: CSV (.csv, .gz, .zip) or Parquet.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the market family JSON here.")],
+    report: Annotated[Path | None, typer.Option("--report", help="Write demand-curve and elasticity PNGs here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary and every product's fit as JSON.")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write refused rows, with a reason column, as CSV.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Family name, e.g. shop-v1; default from the file name.")] = None,
+    model: Annotated[str, typer.Option("--model", help="exponential or constant_elasticity.")] = "exponential",
+    column: Annotated[
+        list[str] | None,
+        typer.Option("--column", help="FIELD=COLUMN, e.g. units=QTY (repeatable); fields: date, product_id, units, unit_price, revenue, unit_cost, cost, ..."),
+    ] = None,
+    date_format: Annotated[str | None, typer.Option("--date-format", help="strptime format of text dates, e.g. %d.%m.%Y.")] = None,
+    min_sale_days: Annotated[int, typer.Option(help="Fit products with at least this many days of sales.")] = 10,
+    cost_ratio: Annotated[float, typer.Option(help="Unit cost / list price where the logs give no cost.")] = 0.7,
+    heldout_products: Annotated[float, typer.Option(help="Share of products kept out of the fit as the held-out suite.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out product split.")] = 0,
+) -> None:
+    """Fit demand per product from transaction logs and write a market family."""
+    from rayprice.data.calibrate import CalibrationSettings, format_summary, write_family
+    from rayprice.data.calibrate import calibrate as run_calibration
+    from rayprice.data.logs import LogSchemaError, load_logs, write_rejects
+
+    columns: dict[str, str] = {}
+    for item in column or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            _fail(f"--column: {item!r} is not FIELD=COLUMN, e.g. --column units=QTY")
+        columns[key.strip()] = value.strip()
+    try:
+        settings = CalibrationSettings(
+            name=name,
+            model=model,
+            min_sale_days=min_sale_days,
+            cost_ratio=cost_ratio,
+            heldout_products=heldout_products,
+            split_seed=seed,
+            date_format=date_format,
+            columns=columns,
+        )
+        table = load_logs(logs, columns, date_format)
+        if rejects is not None:
+            count = write_rejects(table, rejects)
+            typer.echo(f"wrote {rejects} ({count} rejected rows)")
+        result = run_calibration(table, settings)
+    except (LogSchemaError, SpecError, ValueError) as err:
+        _fail(str(err))
+        return
+    typer.echo(format_summary(result))
+    typer.echo(f"wrote {write_family(result, out)}")
+    _write_json(json_out, {"summary": result.summary(), "products": result.products()})
+    if report is not None:
+        from rayprice.data.report import write_report
+
+        for path in write_report(result, report):
+            typer.echo(f"wrote {path}")
+
+
