@@ -52,14 +52,18 @@ def main() -> None:
     parser.add_argument("--family", default="retail-v1")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/env_throughput.json"))
+    parser.add_argument(
+        "--json", type=Path, default=Path("benchmarks/results/env_throughput.json")
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
     native, sync = {}, {}
     for n in (1, 64, 1024, 4096):
-        native[n] = rate(MarketVectorEnv(num_envs=n, family=args.family), n, args.seconds, args.seed)
+        native[n] = rate(
+            MarketVectorEnv(num_envs=n, family=args.family), n, args.seconds, args.seed
+        )
         print(f"native MarketVectorEnv   N={n:5d}  {native[n]:>12,.0f} market-steps/s")
     for n in (64, 1024):
         env = gym.vector.SyncVectorEnv(
@@ -71,22 +75,29 @@ def main() -> None:
     ratios = {n: native[n] / sync[n] for n in sync}
     for n, r in ratios.items():
         print(f"ratio native/sync        N={n:5d}  {r:>12.1f}x")
-    print(f"target: >= 1,000,000 at N=4096 ({'met' if native[4096] >= 1e6 else 'not met'}); "
-          f"ratio >= 50 at N=1024 ({'met' if ratios[1024] >= 50 else 'not met'})")
+    print(
+        f"target: >= 1,000,000 at N=4096 ({'met' if native[4096] >= 1e6 else 'not met'}); "
+        f"ratio >= 50 at N=1024 ({'met' if ratios[1024] >= 50 else 'not met'})"
+    )
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "benchmark": "env_throughput",
-        "family": args.family,
-        "seconds_per_measure": args.seconds,
-        "seed": args.seed,
-        "machine": platform.platform(),
-        "processor": platform.processor(),
-        "native_steps_per_s": native,
-        "sync_steps_per_s": sync,
-        "ratio_native_over_sync": ratios,
-        "targets": {"native_4096": 1e6, "ratio_1024": 50},
-    }, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "benchmark": "env_throughput",
+                "family": args.family,
+                "seconds_per_measure": args.seconds,
+                "seed": args.seed,
+                "machine": platform.platform(),
+                "processor": platform.processor(),
+                "native_steps_per_s": native,
+                "sync_steps_per_s": sync,
+                "ratio_native_over_sync": ratios,
+                "targets": {"native_4096": 1e6, "ratio_1024": 50},
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.json}")
 
 

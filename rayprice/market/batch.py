@@ -152,7 +152,9 @@ class MarketBatch:
                 [[get(g) for g in s.demand.segments] for s in specs], dtype=np.float64
             )
 
-        ref = [s.reference or ReferenceSpec(memory=0.0, gain=0.0, loss=0.0) for s in specs]
+        ref = [
+            s.reference or ReferenceSpec(memory=0.0, gain=0.0, loss=0.0) for s in specs
+        ]
         sea = [s.seasonality or SeasonalitySpec(amplitude=0.0) for s in specs]
         inv = [s.inventory for s in specs]
         grid_n = len(first.demand.price_grid or ())
@@ -301,9 +303,7 @@ class MarketBatch:
             if path.startswith("reference.") and not self.has_reference:
                 raise SpecError(f"{path}: the base market has no reference; add one")
             if path.startswith("seasonality.") and not self.has_seasonality:
-                raise SpecError(
-                    f"{path}: the base market has no seasonality; add one"
-                )
+                raise SpecError(f"{path}: the base market has no seasonality; add one")
             if path.startswith("inventory.") and not self.has_inventory:
                 raise SpecError(f"{path}: the base market has no inventory; add one")
             return getattr(self, _SCALAR_PATHS[path]), None
@@ -340,14 +340,23 @@ class MarketBatch:
             ("demand.market_size", self.market_size > 0, "> 0"),
             ("demand.segments.*.weight", self.seg_weight > 0, "> 0"),
             ("demand.segments.*.price_sensitivity", self.seg_slope > 0, "> 0"),
-            ("demand.purchase_prob", (self.grid_prob >= 0) & (self.grid_prob <= 1),
-             "in [0, 1]"),
+            (
+                "demand.purchase_prob",
+                (self.grid_prob >= 0) & (self.grid_prob <= 1),
+                "in [0, 1]",
+            ),
             ("rivals.*.unit_cost", self.rival_cost >= 0, ">= 0"),
             ("rivals.*.initial_price", self.rival_initial_price > 0, "> 0"),
-            ("reference.memory", (self.ref_memory >= 0) & (self.ref_memory < 1),
-             "in [0, 1)"),
-            ("seasonality.amplitude",
-             (self.season_amplitude >= 0) & (self.season_amplitude < 1), "in [0, 1)"),
+            (
+                "reference.memory",
+                (self.ref_memory >= 0) & (self.ref_memory < 1),
+                "in [0, 1)",
+            ),
+            (
+                "seasonality.amplitude",
+                (self.season_amplitude >= 0) & (self.season_amplitude < 1),
+                "in [0, 1)",
+            ),
             ("inventory.initial_stock", self.initial_stock >= 0, ">= 0"),
         ]
         for name, ok, rule in checks:
@@ -358,10 +367,18 @@ class MarketBatch:
                     f"{where}: {name} must be {rule}, but the prior drew an invalid "
                     f"value for market {bad}; narrow or clip that prior"
                 )
-        for name in ("unit_cost", "list_price", "market_size", "seg_intercept",
-                     "seg_slope", "rival_quality"):
+        for name in (
+            "unit_cost",
+            "list_price",
+            "market_size",
+            "seg_intercept",
+            "seg_slope",
+            "rival_quality",
+        ):
             if not np.all(np.isfinite(getattr(self, name))):
-                raise SpecError(f"{where}: {name} drew a non-finite value; fix its prior")
+                raise SpecError(
+                    f"{where}: {name} drew a non-finite value; fix its prior"
+                )
 
 
 def _check_same_structure(first: MarketSpec, spec: MarketSpec, i: int) -> None:

@@ -9,23 +9,18 @@ random numbers).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from scipy.special import ndtri
 
+from rayprice.market import kernels
 from rayprice.market.batch import MarketBatch
 
 POISSON_MODELS = ("linear", "exponential", "constant_elasticity")
 BINOMIAL_MODELS = ("logit", "mnl", "table")
 
-# Above this variance a count is drawn from its normal approximation; below it the
-# CDF is inverted exactly. 9 keeps the approximation's error in the pmf under ~1%.
-_EXACT_VARIANCE = 9.0
-_MAX_EXACT_STEPS = 64
 
-
-def reference_term(batch: MarketBatch, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def reference_term(
+    batch: MarketBatch, x: np.ndarray, reference: np.ndarray
+) -> np.ndarray:
     """Utility from buying below (gain) or above (loss) the reference price."""
     if not batch.has_reference:
         return np.zeros_like(x)
@@ -79,12 +74,21 @@ def segment_rates(
         return q[..., None]
     if model == "mnl":
         if batch.has_rivals:
-            assert rival_price is not None, "the mnl model with rivals needs rival prices"
+            assert rival_price is not None, (
+                "the mnl model with rivals needs rival prices"
+            )
             if not lead:
-                rival_x = rival_price.T / batch.list_price
-                quality, slope = batch.rival_quality.T, batch.seg_slope.T
-                rival_u = rival_utilities(quality, slope, rival_x)
-                return np.ascontiguousarray(our_mnl_share(u.T, rival_u).T)
+                return np.ascontiguousarray(
+                    kernels.mnl_share(
+                        np.ascontiguousarray(a.T),
+                        np.ascontiguousarray(b.T),
+                        x,
+                        ref_u,
+                        np.ascontiguousarray(batch.rival_quality.T),
+                        np.ascontiguousarray(rival_price.T),
+                        batch.list_price,
+                    ).T
+                )
             shares = _mnl_shares(batch, u, rival_price, lead)
             return shares[..., 0, :]
         return 1.0 / (1.0 + np.exp(-u))
@@ -103,46 +107,14 @@ def _mnl_shares(
     rx = rival_price / batch.list_price[:, None]  # (N, R)
     ru = batch.rival_quality[:, :, None] - rx[:, :, None] * batch.seg_slope[:, None, :]
     if lead:
-        n, points, _, k = (*u.shape[:2], *ru.shape[1:])
-        ru = np.broadcast_to(ru[:, None, :, :], (n, points, ru.shape[1], k))
-    utilities = np.concatenate([u[..., None, :], ru, np.zeros_like(u)[..., None, :]], axis=-2)
+        n, points = u.shape[:2]
+        ru = np.broadcast_to(ru[:, None, :, :], (n, points, *ru.shape[1:]))
+    utilities = np.concatenate(
+        [u[..., None, :], ru, np.zeros_like(u)[..., None, :]], axis=-2
+    )
     top = utilities.max(axis=-2, keepdims=True)
     e = np.exp(utilities - top)
     return e / e.sum(axis=-2, keepdims=True)
-
-
-def rival_utilities(
-    quality: np.ndarray, slope: np.ndarray, rival_x: np.ndarray
-) -> np.ndarray:
-    """Each rival's utility to each segment, (R, K, N), markets on the last axis.
-
-    Args:
-        quality: rival quality, (R, N).
-        slope: segment price sensitivity, (K, N).
-        rival_x: rival prices over our list price, (R, N).
-    """
-    return quality[:, None, :] - rival_x[:, None, :] * slope
-
-
-def our_mnl_share(utility: np.ndarray, rival_utility: np.ndarray) -> np.ndarray:
-    """Share of each segment buying from us, (K, N), markets on the last axis.
-
-    The same numbers as ``_mnl_shares(...)[:, 0, :]``: alternatives are summed in
-    the same order (ours, the rivals, not buying). Keeping the markets last makes
-    the max and the sum over the few alternatives whole-row operations.
-
-    Args:
-        utility: our utility per segment, (K, N).
-        rival_utility: from :func:`rival_utilities`, (R, K, N).
-    """
-    util = np.empty((rival_utility.shape[0] + 2, *utility.shape))
-    util[0] = utility
-    util[1:-1] = rival_utility
-    util[-1] = 0.0
-    top = max_over_first(util)
-    np.subtract(util, top, out=util)
-    np.exp(util, out=util)
-    return util[0] / add_in_order(util)
 
 
 def add_in_order(a: np.ndarray, axis: int = 0) -> np.ndarray:
@@ -156,14 +128,6 @@ def add_in_order(a: np.ndarray, axis: int = 0) -> np.ndarray:
     for term in terms[1:]:
         total += term
     return total
-
-
-def max_over_first(a: np.ndarray) -> np.ndarray:
-    """``a.max(axis=0)``, a row at a time: faster when the first axis is short."""
-    top = a[0].copy()
-    for row in a[1:]:
-        np.maximum(top, row, out=top)
-    return top
 
 
 def sum_like_last_axis(a: np.ndarray, axis: int) -> np.ndarray:
@@ -188,10 +152,16 @@ def choice_shares(
     For the ``mnl`` model only.
     """
     if batch.model != "mnl":
-        raise ValueError(f"demand.model: choice shares need the 'mnl' model, not {batch.model!r}")
+        raise ValueError(
+            f"demand.model: choice shares need the 'mnl' model, not {batch.model!r}"
+        )
     x = np.asarray(price, dtype=np.float64) / batch.list_price
     ref = np.ones(batch.n) if reference is None else reference
-    u = batch.seg_intercept - batch.seg_slope * x[:, None] + reference_term(batch, x, ref)[:, None]
+    u = (
+        batch.seg_intercept
+        - batch.seg_slope * x[:, None]
+        + reference_term(batch, x, ref)[:, None]
+    )
     return _mnl_shares(batch, u, rival_price, lead=False)
 
 
@@ -272,109 +242,44 @@ def draw_counts(
 
 
 def poisson_quantile(mean: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Smallest k with P(Poisson(mean) <= k) >= u, elementwise."""
-    mean = np.maximum(mean, 0.0)
-    out = np.empty_like(mean)
-    small = mean <= _EXACT_VARIANCE
-    large = ~small
-    # Each path runs on its own elements only: ndtri and the exact walk are costly.
-    if large.any():
-        m = mean[large]
-        out[large] = np.maximum(np.floor(m + np.sqrt(m) * ndtri(u[large]) + 0.5), 0.0)
-    if small.any():
-        m = mean[small]
-        out[small] = _invert(u[small], np.exp(-m), _poisson_ratio, m)
-    return out
+    """Smallest k with P(Poisson(mean) <= k) >= u, elementwise.
 
-
-def _poisson_ratio(k: float, mean: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """pmf(k) / pmf(k - 1) = mean / k, into ``out``."""
-    return np.divide(mean, k, out=out)
+    A mean of at most 9 (``kernels.EXACT_VARIANCE``) walks the CDF from
+    ``pmf(0) = exp(-mean)`` by the ratio ``pmf(k) / pmf(k - 1) = mean / k`` until
+    it reaches ``u``; a larger one rounds its normal approximation,
+    ``mean + sqrt(mean) * ndtri(u)``, at zero and below.
+    """
+    mean, u = np.broadcast_arrays(np.asarray(mean, dtype=np.float64), u)
+    flat = kernels.poisson_quantile(_flat(mean), _flat(u))
+    return flat.reshape(mean.shape)
 
 
 def binomial_quantile(n: np.ndarray, q: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Smallest k with P(Binomial(n, q) <= k) >= u, elementwise.
 
+    A count of variance ``n q (1 - q)`` at most 9 (``kernels.EXACT_VARIANCE``)
+    walks the CDF from ``pmf(0) = (1 - q) ** n`` by the ratio
+    ``pmf(k) / pmf(k - 1) = max(n - k + 1, 0) / k * q / (1 - q)`` until it reaches
+    ``u``; a larger one rounds its normal approximation,
+    ``n q + sqrt(n q (1 - q)) * ndtri(u)``, into ``[0, n]``.
+
     For ``q > 1/2`` the count of customers who do *not* buy is inverted at
-    ``1 - u``, which keeps the exact path short and the coupling monotone.
+    ``1 - u``, which keeps the exact path short and the coupling monotone: the
+    non-buyer count falls as ``q`` rises.
     """
-    flip = q > 0.5
-    qq = np.where(flip, 1.0 - q, q)
-    uu = np.where(flip, 1.0 - u, u)
-    var = n * qq * (1.0 - qq)
-    out = np.empty_like(var)
-    small = var <= _EXACT_VARIANCE
-    large = ~small
-    # Each path runs on its own elements only: ndtri and the exact walk are costly.
-    if large.any():
-        nl, ql = n[large], qq[large]
-        draw = np.floor(nl * ql + np.sqrt(var[large]) * ndtri(uu[large]) + 0.5)
-        out[large] = np.minimum(np.maximum(draw, 0.0), nl)
-    if small.any():
-        ns, qs = n[small], qq[small]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            odds = np.where(qs < 1.0, qs / (1.0 - qs), 0.0)
-            pmf = np.power(1.0 - qs, ns)
-        count = _invert(uu[small], pmf, _binomial_ratio, ns, odds)
-        out[small] = np.minimum(count, ns)
-    # A flipped draw counts non-buyers; at 1 - u the coupling stays monotone in q
-    # because the non-buyer count falls as q rises.
-    return np.where(flip, n - out, out)
+    n, q, u = np.broadcast_arrays(np.asarray(n, dtype=np.float64), q, u)
+    flat = kernels.binomial_quantile(_flat(n), _flat(q), _flat(u))
+    return flat.reshape(n.shape)
 
 
-def _binomial_ratio(
-    k: float, n: np.ndarray, odds: np.ndarray, out: np.ndarray
+def _flat(a: np.ndarray) -> np.ndarray:
+    """``a`` as a contiguous flat float64 array, the form the kernels take."""
+    return np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+
+
+def count_pmf(
+    batch: MarketBatch, rates: np.ndarray, n: np.ndarray, size: int
 ) -> np.ndarray:
-    """pmf(k) / pmf(k - 1) = max(n - k + 1, 0) / k * odds, into ``out``."""
-    np.subtract(n, k, out=out)
-    out += 1.0
-    np.maximum(out, 0.0, out=out)
-    out /= k
-    out *= odds
-    return out
-
-
-# Below this many draws still counting, _invert keeps going on the full arrays:
-# dropping finished draws costs a few copies, which pays only on long arrays.
-_MIN_COMPACT = 64
-
-
-def _invert(
-    u: np.ndarray, pmf0: np.ndarray, ratio: Any, *params: np.ndarray
-) -> np.ndarray:
-    """Sequential CDF inversion from ``pmf(0)`` and the ratio ``pmf(k)/pmf(k-1)``.
-
-    ``ratio(k, *params, out=...)`` gives the ratio at step ``k`` elementwise. Draws
-    whose CDF has passed their uniform are dropped as they finish, so that the
-    walk's cost follows the typical count rather than the largest one; the CDF
-    is still accumulated term by term, so the counts are the same.
-    """
-    count = np.zeros_like(u)
-    live = np.arange(u.size)  # positions still counting, into the flat inputs
-    u, pmf, cdf = u.ravel(), pmf0.ravel().copy(), pmf0.ravel().copy()
-    params = tuple(p.ravel() for p in params)
-    k = np.zeros_like(u)
-    step_ratio = np.empty_like(u)
-    for step in range(1, _MAX_EXACT_STEPS + 1):
-        more = u > cdf
-        still = np.count_nonzero(more)
-        if still == 0:
-            break
-        if still * 2 < len(more) and len(more) >= _MIN_COMPACT:
-            count.flat[live] = k
-            keep = np.flatnonzero(more)
-            live, u, pmf, cdf, k = live[keep], u[keep], pmf[keep], cdf[keep], k[keep]
-            more = more[keep]
-            params = tuple(p[keep] for p in params)
-            step_ratio = step_ratio[: len(keep)]
-        k += more
-        pmf *= ratio(float(step), *params, out=step_ratio)
-        cdf += pmf
-    count.flat[live] = k
-    return count
-
-
-def count_pmf(batch: MarketBatch, rates: np.ndarray, n: np.ndarray, size: int) -> np.ndarray:
     """Exact pmf of units demanded on 0..size-1 (the last entry takes the tail).
 
     Args:

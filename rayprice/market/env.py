@@ -104,7 +104,9 @@ def _mean_rival(rival_price: np.ndarray, has_rivals: bool) -> np.ndarray:
 class _Markets:
     """N markets stepping together: the simulator plus history and observations."""
 
-    def __init__(self, family: Family, n: int, window: int, horizon: int | None) -> None:
+    def __init__(
+        self, family: Family, n: int, window: int, horizon: int | None
+    ) -> None:
         self.family = family
         self.window = window
         self.horizon = horizon
@@ -132,8 +134,15 @@ class _Markets:
         b = sim.batch
         rival_now = _mean_rival(sim.rival_price, b.has_rivals)
         return encode_observation(
-            self.history, sim.t, b.horizon_days, sim.stock, b.initial_stock,
-            rival_now, b.unit_cost, b.list_price, b.market_size,
+            self.history,
+            sim.t,
+            b.horizon_days,
+            sim.stock,
+            b.initial_stock,
+            rival_now,
+            b.unit_cost,
+            b.list_price,
+            b.market_size,
         )
 
     def step(self, price: np.ndarray) -> StepOutcome:
@@ -142,10 +151,17 @@ class _Markets:
         out = sim.step(price)
         b = sim.batch
         rival = _mean_rival(out.rival_price, b.has_rivals)
-        self.history.push(encode_period(
-            out.price, out.units_sold, rival, out.stock_before,
-            b.list_price, b.market_size, b.initial_stock,
-        ))
+        self.history.push(
+            encode_period(
+                out.price,
+                out.units_sold,
+                rival,
+                out.stock_before,
+                b.list_price,
+                b.market_size,
+                b.initial_stock,
+            )
+        )
         return out
 
 
@@ -201,7 +217,9 @@ class MarketVectorEnv(VectorEnv):
             -10.0, 10.0, (observation_size(self.window),), np.float32
         )
         if action_type == "continuous":
-            self.single_action_space: gym.Space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+            self.single_action_space: gym.Space = gym.spaces.Box(
+                -1.0, 1.0, (1,), np.float32
+            )
         else:
             self.single_action_space = gym.spaces.Discrete(self.n_prices)
         self.observation_space = gym.vector.utils.batch_space(
@@ -224,7 +242,10 @@ class MarketVectorEnv(VectorEnv):
         return self._markets.sim
 
     def reset(
-        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | list[int] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is None:
             seeds = np.random.SeedSequence().generate_state(self.num_envs, np.uint64)
@@ -282,7 +303,9 @@ class MarketVectorEnv(VectorEnv):
             return action_to_price(actions, batch.list_price, self.price_span)
         idx = np.asarray(actions, dtype=np.int64).reshape(-1)
         if np.any((idx < 0) | (idx >= self.n_prices)):
-            raise ValueError(f"actions: discrete actions must lie in [0, {self.n_prices})")
+            raise ValueError(
+                f"actions: discrete actions must lie in [0, {self.n_prices})"
+            )
         grid = price_grid(batch, self.n_prices, self.price_span)
         return grid[np.arange(batch.n), idx]
 

@@ -63,7 +63,13 @@ class Prior(_Strict):
     """A distribution over one parameter (or several, for ``mvnormal``)."""
 
     dist: Literal[
-        "fixed", "uniform", "loguniform", "normal", "lognormal", "beta", "choice",
+        "fixed",
+        "uniform",
+        "loguniform",
+        "normal",
+        "lognormal",
+        "beta",
+        "choice",
         "mvnormal",
     ]
     value: float | str | None = None
@@ -97,8 +103,7 @@ class Prior(_Strict):
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(
-                f"{missing[0]}: the {self.dist!r} distribution needs "
-                f"{', '.join(need)}"
+                f"{missing[0]}: the {self.dist!r} distribution needs {', '.join(need)}"
             )
         if self.dist in ("uniform", "loguniform") and not (
             self.low is not None and self.high is not None and self.low < self.high
@@ -141,7 +146,9 @@ class FamilySpec(_Strict):
                 "version suffix, e.g. 'my-market-v1'"
             )
         if self.base is None and not self.markets:
-            raise ValueError("base: give a base market with priors, or a list of markets")
+            raise ValueError(
+                "base: give a base market with priors, or a list of markets"
+            )
         if self.priors and self.base is None:
             raise ValueError("base: priors need a base market to draw into")
         if self.heldout is None and not self.heldout_markets:
@@ -229,7 +236,13 @@ class Family:
     def draw_suite(self, size: int, seed: int, name: str | None = None) -> Suite:
         """A suite of ``size`` markets drawn with ``seed`` (not the held-out seed)."""
         seeds = rnd.seeds_from(seed, size)
-        return Suite(name or f"{self.name}@{seed}x{size}", self.name, self.sample(seeds), seeds, seed)
+        return Suite(
+            name or f"{self.name}@{seed}x{size}",
+            self.name,
+            self.sample(seeds),
+            seeds,
+            seed,
+        )
 
 
 @dataclass
@@ -248,7 +261,13 @@ class Suite:
 
     def head(self, n: int) -> Suite:
         n = min(n, self.size)
-        return Suite(self.name, self.family, self.batch.take(slice(0, n)), self.seeds[:n], self.seed)
+        return Suite(
+            self.name,
+            self.family,
+            self.batch.take(slice(0, n)),
+            self.seeds[:n],
+            self.seed,
+        )
 
 
 def _apply_prior(
@@ -350,7 +369,9 @@ def builtin_names() -> list[str]:
 
 def family_from_dict(data: Any, where: str = "family", builtin: bool = False) -> Family:
     if not isinstance(data, dict):
-        raise SpecError(f"{where}: a family is a mapping with name, base, priors, heldout")
+        raise SpecError(
+            f"{where}: a family is a mapping with name, base, priors, heldout"
+        )
     return Family(parse_model(FamilySpec, data, where), builtin=builtin)
 
 

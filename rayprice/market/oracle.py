@@ -52,7 +52,9 @@ _SEARCH_LOW, _SEARCH_HIGH, _SEARCH_POINTS = 0.2, 5.0, 241
 _DP_PRICES = 64
 _DP_MAX_STOCK = 150
 _MYOPIC_PRICES = 48
-_SHADOW_PRICES = np.array([0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5])
+_SHADOW_PRICES = np.array(
+    [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5]
+)
 _CONSTANT_PRICES = np.exp(np.linspace(np.log(0.4), np.log(3.0), 29))
 _RESOLVE_BUDGETS = np.array([1.0])
 _RESOLVE_STEPS = 7
@@ -90,7 +92,11 @@ def _refine(grid: np.ndarray, value: np.ndarray, best: np.ndarray) -> np.ndarray
     """Vertex of the parabola through the best grid point and its neighbours."""
     rows = np.arange(grid.shape[0])
     i = np.clip(best, 1, grid.shape[1] - 2)
-    x0, x1, x2 = np.log(grid[rows, i - 1]), np.log(grid[rows, i]), np.log(grid[rows, i + 1])
+    x0, x1, x2 = (
+        np.log(grid[rows, i - 1]),
+        np.log(grid[rows, i]),
+        np.log(grid[rows, i + 1]),
+    )
     y0, y1, y2 = value[rows, i - 1], value[rows, i], value[rows, i + 1]
     denom = (x0 - x1) * (x0 - x2) * (x1 - x2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -180,8 +186,13 @@ class Oracle:
             idx = self._approx["index"]
             sub = b.take(idx)
             price[idx] = _approx_price(
-                sub, self._approx["kind"], self._approx["value"], sim.t[idx],
-                sim.rival_price[idx], sim.reference[idx], sim.stock[idx],
+                sub,
+                self._approx["kind"],
+                self._approx["value"],
+                sim.t[idx],
+                sim.rival_price[idx],
+                sim.reference[idx],
+                sim.stock[idx],
             )
         return price
 
@@ -196,7 +207,9 @@ class Oracle:
             sub = b.take(static)
             p = self._static_price[static]
             for t in range(self.horizon):
-                units = expected_units(sub, p, t, sub.rival_initial_price, np.ones(sub.n))
+                units = expected_units(
+                    sub, p, t, sub.rival_initial_price, np.ones(sub.n)
+                )
                 out[static, t] = (p - sub.unit_cost) * units
         for i, profit in self._dp_profit.items():
             out[i, : len(profit)] = profit
@@ -211,14 +224,18 @@ class Oracle:
         reps = _MC_REPLICATIONS
         sub = self.batch.take(np.repeat(idx, reps))
         seeds = rnd.derive_seeds(
-            np.repeat(self.seeds[idx], reps), rnd.PRICER, np.tile(np.arange(reps), len(idx))
+            np.repeat(self.seeds[idx], reps),
+            rnd.PRICER,
+            np.tile(np.arange(reps), len(idx)),
         )
         sim = MarketSimulator(sub, seeds)
         kind = np.repeat(self._approx["kind"], reps)
         value = np.repeat(self._approx["value"], reps)
         profit = np.zeros((sub.n, self.horizon))
         for t in range(self.horizon):
-            price = _approx_price(sub, kind, value, sim.t, sim.rival_price, sim.reference, sim.stock)
+            price = _approx_price(
+                sub, kind, value, sim.t, sim.rival_price, sim.reference, sim.stock
+            )
             profit[:, t] = sim.step(price).profit
         return profit.reshape(len(idx), reps, self.horizon).mean(axis=1)
 
@@ -226,7 +243,9 @@ class Oracle:
 # Dynamic programming over (stock, period).
 
 
-def _dynamic_program(market: MarketBatch, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+def _dynamic_program(
+    market: MarketBatch, horizon: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Optimal price per (period, stock) and the expected profit per period.
 
     ``market`` holds one market. Returns the policy (T, X+1) in currency and the
@@ -240,7 +259,9 @@ def _dynamic_program(market: MarketBatch, horizon: int) -> tuple[np.ndarray, np.
     horizon = min(horizon, int(market.horizon_days[0]))
     prices = candidate_prices(market, _DP_PRICES)[0]
     g = len(prices)
-    rates = segment_rates(market, prices[None, :], market.rival_initial_price, np.ones(1))[0]
+    rates = segment_rates(
+        market, prices[None, :], market.rival_initial_price, np.ones(1)
+    )[0]
     size = x_max + 1
     d = np.arange(size)[:, None]
     x = np.arange(size)[None, :]
@@ -289,7 +310,9 @@ def _dynamic_program(market: MarketBatch, horizon: int) -> tuple[np.ndarray, np.
         if _delivery(every, t):
             start_next = after_delivery[start_next]
         dist_next = np.zeros(size)
-        np.add.at(dist_next, start_next.reshape(-1), (dist[:, None] * p_demand).reshape(-1))
+        np.add.at(
+            dist_next, start_next.reshape(-1), (dist[:, None] * p_demand).reshape(-1)
+        )
         dist = dist_next
     return prices[policy], profit
 
@@ -326,13 +349,22 @@ def _approx_price(
         sub = batch.take(myopic)
         shadow = value[myopic] * sub.list_price
         price[myopic] = static_optimum(
-            sub, t[myopic], rival_price[myopic], reference[myopic], shadow, _MYOPIC_PRICES
+            sub,
+            t[myopic],
+            rival_price[myopic],
+            reference[myopic],
+            shadow,
+            _MYOPIC_PRICES,
         )
     resolve = kind == 2
     if np.any(resolve):
         price[resolve] = _resolved_price(
-            batch.take(resolve), value[resolve], t[resolve], rival_price[resolve],
-            reference[resolve], stock[resolve],
+            batch.take(resolve),
+            value[resolve],
+            t[resolve],
+            rival_price[resolve],
+            reference[resolve],
+            stock[resolve],
         )
     # With nothing left to sell, price does not matter; keep the list price.
     return np.where(stock <= 0, batch.list_price, price)
@@ -357,8 +389,9 @@ def _resolved_price(
     allowed = budget * stock / np.maximum(days, 1)
 
     def price_and_units(shadow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = static_optimum(batch, t, rival_price, reference, shadow * batch.list_price,
-                           _MYOPIC_PRICES)
+        p = static_optimum(
+            batch, t, rival_price, reference, shadow * batch.list_price, _MYOPIC_PRICES
+        )
         return p, expected_units(batch, p, t, rival_price, reference)
 
     price, units = price_and_units(np.zeros(batch.n))
@@ -381,9 +414,13 @@ def _choose_approx_policy(batch: MarketBatch) -> tuple[np.ndarray, np.ndarray]:
     """Per market, the best constant price or shadow price on the expected path."""
     limited = bool(np.isfinite(batch.initial_stock).any())
     budgets = _RESOLVE_BUDGETS if limited else np.zeros(0)
-    kinds = np.concatenate([
-        np.zeros(len(_CONSTANT_PRICES)), np.ones(len(_SHADOW_PRICES)), np.full(len(budgets), 2)
-    ])
+    kinds = np.concatenate(
+        [
+            np.zeros(len(_CONSTANT_PRICES)),
+            np.ones(len(_SHADOW_PRICES)),
+            np.full(len(budgets), 2),
+        ]
+    )
     values = np.concatenate([_CONSTANT_PRICES, _SHADOW_PRICES, budgets])
     c = len(values)
     rep = batch.take(np.repeat(np.arange(batch.n), c))
@@ -393,7 +430,9 @@ def _choose_approx_policy(batch: MarketBatch) -> tuple[np.ndarray, np.ndarray]:
     total = np.zeros(rep.n)
     for _ in range(int(batch.horizon_days.max())):
         live = ~sim.done
-        price = _approx_price(rep, kind, value, sim.t, sim.rival_price, sim.reference, sim.stock)
+        price = _approx_price(
+            rep, kind, value, sim.t, sim.rival_price, sim.reference, sim.stock
+        )
         total += np.where(live, sim.step(price).profit, 0.0)
     best = total.reshape(batch.n, c).argmax(axis=1)
     return kinds[best].astype(np.int64), values[best]
@@ -424,8 +463,12 @@ def fluid_bound(market: MarketBatch, points: int = _DP_PRICES) -> np.ndarray:
         horizon = int(m.horizon_days[0])
         prices = candidate_prices(m, points)[0]
         demand = np.stack(
-            [expected_units(m, prices[None, :], t, m.rival_initial_price, np.ones(1))[0]
-             for t in range(horizon)]
+            [
+                expected_units(
+                    m, prices[None, :], t, m.rival_initial_price, np.ones(1)
+                )[0]
+                for t in range(horizon)
+            ]
         )  # (T, P)
         margin = (prices - m.unit_cost[0])[None, :] * demand
         n_var = demand.size
@@ -435,17 +478,25 @@ def fluid_bound(market: MarketBatch, points: int = _DP_PRICES) -> np.ndarray:
         b_ub = [stock] if np.isfinite(stock) else None
         # Prices may also be "off" (no sale): sum_p x <= 1 allows that.
         res = linprog(
-            -margin.reshape(-1), A_ub=np.vstack([a_ub, a_eq]) if a_ub is not None else a_eq,
-            b_ub=np.concatenate([b_ub, np.ones(horizon)]) if b_ub is not None else np.ones(horizon),
-            bounds=[(0, None)] * n_var, method="highs",
+            -margin.reshape(-1),
+            A_ub=np.vstack([a_ub, a_eq]) if a_ub is not None else a_eq,
+            b_ub=np.concatenate([b_ub, np.ones(horizon)])
+            if b_ub is not None
+            else np.ones(horizon),
+            bounds=[(0, None)] * n_var,
+            method="highs",
         )
         if not res.success:
-            raise RuntimeError(f"fluid_bound: the LP failed for market {i}: {res.message}")
+            raise RuntimeError(
+                f"fluid_bound: the LP failed for market {i}: {res.message}"
+            )
         out[i] = -res.fun
     return out
 
 
-def _logit_shares(price: np.ndarray, quality: np.ndarray, mu: float, a0: float) -> np.ndarray:
+def _logit_shares(
+    price: np.ndarray, quality: np.ndarray, mu: float, a0: float
+) -> np.ndarray:
     u = (quality - price) / mu
     e = np.exp(u - u.max())
     return e / (e.sum() + np.exp(a0 / mu - u.max()))
@@ -477,13 +528,20 @@ def joint_monopoly(
     def loss(p: np.ndarray) -> float:
         return -float(((p - cost) * _logit_shares(p, quality, mu, a0)).sum())
 
-    res = minimize(loss, cost + 2 * mu, method="Nelder-Mead",
-                   options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000})
+    res = minimize(
+        loss,
+        cost + 2 * mu,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20000},
+    )
     return np.asarray(res.x)
 
 
-def logit_profits(price: np.ndarray, quality: np.ndarray, cost: np.ndarray, mu: float,
-                  a0: float = 0.0) -> np.ndarray:
+def logit_profits(
+    price: np.ndarray, quality: np.ndarray, cost: np.ndarray, mu: float, a0: float = 0.0
+) -> np.ndarray:
     """Each firm's profit per customer."""
     price = np.asarray(price, float)
-    return (price - np.asarray(cost, float)) * _logit_shares(price, np.asarray(quality, float), mu, a0)
+    return (price - np.asarray(cost, float)) * _logit_shares(
+        price, np.asarray(quality, float), mu, a0
+    )

@@ -41,7 +41,9 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def derive_seeds(seeds: np.ndarray | int, stream: int, counter: np.ndarray | int) -> np.ndarray:
+def derive_seeds(
+    seeds: np.ndarray | int, stream: int, counter: np.ndarray | int
+) -> np.ndarray:
     """New uint64 seeds from parent seeds, e.g. the market of episode ``counter``."""
     seeds = np.asarray(seeds, dtype=np.uint64)
     counter = np.asarray(counter, dtype=np.uint64)
@@ -98,4 +100,6 @@ def seeds_from(seed: int, n: int, stream: int = SUITE) -> np.ndarray:
     """``n`` market seeds drawn from one integer seed."""
     if seed < 0:
         raise ValueError(f"seed: must be a non-negative integer, got {seed}")
-    return derive_seeds(np.uint64(seed), stream, np.arange(n, dtype=np.uint64))
+    return derive_seeds(
+        np.array(seed, dtype=np.uint64), stream, np.arange(n, dtype=np.uint64)
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+from rayprice.market import kernels
 from rayprice.market.batch import MarketBatch
-from rayprice.market.demand import add_in_order, max_over_first, sum_like_last_axis
 from rayprice.market.spec import RIVAL_RULES
 
 FIXED, UNDERCUT, MATCH, RANDOM_WALK, COST_PLUS, BEST_RESPONSE = range(len(RIVAL_RULES))
@@ -99,39 +99,40 @@ class RivalRules:
 
 
 class _Settle:
-    """The best-response fixed point for some markets' rivals, markets last."""
+    """The best-response fixed point for some markets' rivals, markets last.
+
+    The steps are :func:`best_response`'s; :func:`kernels.settle_best_response`
+    runs them a market at a time.
+    """
 
     def __init__(self, batch: MarketBatch, rows: np.ndarray) -> None:
         self.list_price = batch.list_price[rows]
-        self.cost = batch.rival_cost[rows].T / self.list_price  # (R, M)
-        self.quality = batch.rival_quality[rows].T[:, None, :]  # (R, 1, M)
-        self.weight = batch.seg_weight[rows].T  # (K, M)
-        self.slope = batch.seg_slope[rows].T
-        self.intercept = batch.seg_intercept[rows].T
+        self.cost = np.ascontiguousarray(batch.rival_cost[rows].T) / self.list_price
+        self.quality = np.ascontiguousarray(batch.rival_quality[rows].T)  # (R, M)
+        self.weight = np.ascontiguousarray(batch.seg_weight[rows].T)  # (K, M)
+        self.slope = np.ascontiguousarray(batch.seg_slope[rows].T)
+        self.intercept = np.ascontiguousarray(batch.seg_intercept[rows].T)
         self.weight_slope = self.weight * self.slope
 
     def __call__(
         self, our_price: np.ndarray, rival_price: np.ndarray, keep: np.ndarray | None
     ) -> np.ndarray:
         """Rival prices (R, M) after the fixed-point steps; ``keep`` ones stay put."""
-        lp = self.list_price
-        u0 = self.intercept - self.slope * (our_price / lp)  # (K, M)
-        xr = rival_price / lp  # (R, M)
-        xr_kept = xr
-        for _ in range(_BEST_RESPONSE_STEPS):
-            ur = self.quality - self.slope * xr[:, None, :]  # (R, K, M)
-            top = max_over_first(ur)
-            np.maximum(top, u0, out=top)
-            np.maximum(top, 0.0, out=top)
-            er = np.exp(ur - top)
-            denom = np.exp(-top) + np.exp(u0 - top) + add_in_order(er)
-            s = er / denom
-            num = sum_like_last_axis(self.weight * s, axis=1)  # (R, M)
-            den = sum_like_last_axis(self.weight_slope * s * (1 - s), axis=1)
-            xr = self.cost + num / np.maximum(den, 1e-12)
-            if keep is not None:
-                xr = np.where(keep, xr_kept, xr)
-        return xr * lp
+        if keep is None:
+            keep = np.zeros(rival_price.shape, dtype=bool)
+        return kernels.settle_best_response(
+            self.list_price,
+            self.cost,
+            self.quality,
+            self.weight,
+            self.slope,
+            self.intercept,
+            self.weight_slope,
+            np.ascontiguousarray(our_price, dtype=np.float64),
+            np.ascontiguousarray(rival_price, dtype=np.float64),
+            np.ascontiguousarray(keep),
+            _BEST_RESPONSE_STEPS,
+        )
 
 
 def best_response(

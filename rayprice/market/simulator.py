@@ -20,14 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rayprice.market import kernels
 from rayprice.market import random as rnd
 from rayprice.market.batch import MarketBatch
 from rayprice.market.demand import (
     draw_counts,
     is_binomial,
-    our_mnl_share,
     reference_term,
-    rival_utilities,
     season_factor,
     segment_rates,
     sum_like_last_axis,
@@ -80,7 +79,9 @@ class MarketSimulator:
         self.last_price = batch.list_price.copy()
         self._plan = _StepPlan(batch, seeds)
 
-    def reset_markets(self, mask: np.ndarray, batch: MarketBatch, seeds: np.ndarray) -> None:
+    def reset_markets(
+        self, mask: np.ndarray, batch: MarketBatch, seeds: np.ndarray
+    ) -> None:
         """Replace the markets where ``mask`` holds by ``batch`` (of ``mask.sum()``)."""
         idx = np.flatnonzero(mask)
         if len(idx) == self.batch.n:
@@ -176,10 +177,10 @@ class _StepPlan:
 
     def __init__(self, batch: MarketBatch, seeds: np.ndarray) -> None:
         self.batch = batch
-        self.intercept = batch.seg_intercept.T
-        self.slope = batch.seg_slope.T
+        self.intercept = np.ascontiguousarray(batch.seg_intercept.T)
+        self.slope = np.ascontiguousarray(batch.seg_slope.T)
         self.weight = batch.seg_weight.T
-        self.rival_quality = batch.rival_quality.T
+        self.rival_quality = np.ascontiguousarray(batch.rival_quality.T)
         self.mnl_rivals = batch.model == "mnl" and batch.has_rivals
         self.binomial = is_binomial(batch)
         self.ref_weight = 1 - batch.ref_memory
@@ -196,16 +197,18 @@ class _StepPlan:
         n, k, r = batch.n, batch.n_segments, batch.n_rivals
         walk_rival, walk_market = np.divmod(self.rivals.walk_at, n)
         self._market = np.concatenate([np.tile(np.arange(n), k), walk_market])
-        self._keys = np.concatenate([
-            np.tile(rnd.stream_keys(seeds, rnd.DEMAND), k),
-            rnd.stream_keys(seeds, rnd.RIVALS)[walk_market],
-        ])
-        self._width = np.concatenate([
-            np.full(k * n, k, np.uint64), np.full(len(walk_market), r, np.uint64)
-        ])
-        self._lane = np.concatenate([
-            np.repeat(np.arange(k, dtype=np.uint64), n), walk_rival.astype(np.uint64)
-        ])
+        self._keys = np.concatenate(
+            [
+                np.tile(rnd.stream_keys(seeds, rnd.DEMAND), k),
+                rnd.stream_keys(seeds, rnd.RIVALS)[walk_market],
+            ]
+        )
+        self._width = np.concatenate(
+            [np.full(k * n, k, np.uint64), np.full(len(walk_market), r, np.uint64)]
+        )
+        self._lane = np.concatenate(
+            [np.repeat(np.arange(k, dtype=np.uint64), n), walk_rival.astype(np.uint64)]
+        )
 
     def rates(
         self,
@@ -219,10 +222,15 @@ class _StepPlan:
         b = self.batch
         if not self.mnl_rivals:
             return segment_rates(b, price, rival_price, reference).T
-        u = self.intercept - self.slope * x + reference_term(b, x, reference)
-        rival_x = rival_t / b.list_price
-        rival_u = rival_utilities(self.rival_quality, self.slope, rival_x)
-        return our_mnl_share(u, rival_u)
+        return kernels.mnl_share(
+            self.intercept,
+            self.slope,
+            x,
+            reference_term(b, x, reference),
+            self.rival_quality,
+            rival_t,
+            b.list_price,
+        )
 
     def customers(self, t: np.ndarray) -> np.ndarray:
         """Customers per segment in period ``t``, as :func:`customers` but (K, N)."""

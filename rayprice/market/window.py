@@ -138,8 +138,15 @@ class History:
         h = cls(1, window)
         m = min(len(price), window)
         if m:
+
+            def last(values: list[float] | np.ndarray) -> np.ndarray:
+                return np.asarray(values, dtype=np.float64)[-m:]
+
             rows = encode_period(
-                *(np.asarray(v, dtype=np.float64)[-m:] for v in (price, units, rival, stock)),
+                last(price),
+                last(units),
+                last(rival),
+                last(stock),
                 np.asarray(list_price, dtype=np.float64),
                 np.asarray(market_size, dtype=np.float64),
                 np.asarray(initial_stock, dtype=np.float64),
@@ -197,7 +204,9 @@ def encode_observation(
             t / horizon,
             (horizon - t) / horizon,
             np.where(limited, stock / init, 1.0),
-            np.where(limited, np.minimum(stock / (market_size * days_left), 10.0), 10.0),
+            np.where(
+                limited, np.minimum(stock / (market_size * days_left), 10.0), 10.0
+            ),
             unit_cost / list_price,
             limited.astype(np.float64),
             np.where(has_rivals, rival_now / list_price - 1.0, 0.0),

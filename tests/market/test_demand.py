@@ -14,7 +14,14 @@ from rayprice.market.demand import (
 from rayprice.market.families import load_family
 from rayprice.market.simulator import MarketSimulator
 
-FAMILIES = ["linear-v1", "logit-v1", "exponential-v1", "ferreira-v1", "duopoly-v1", "retail-v1"]
+FAMILIES = [
+    "linear-v1",
+    "logit-v1",
+    "exponential-v1",
+    "ferreira-v1",
+    "duopoly-v1",
+    "retail-v1",
+]
 
 
 def test_choice_shares_sum_to_one_and_fall_with_our_price() -> None:
@@ -40,7 +47,9 @@ def test_expected_units_fall_with_price(name: str) -> None:
     prices = batch.list_price[:, None] * np.linspace(0.5, 2.0, 25)[None, :]
     if batch.model == "table":
         prices = batch.grid_price
-    units = expected_units(batch, prices, 0, batch.rival_initial_price, np.ones(batch.n))
+    units = expected_units(
+        batch, prices, 0, batch.rival_initial_price, np.ones(batch.n)
+    )
     assert (np.diff(units, axis=1) <= 1e-12).all()
     assert (units >= 0).all()
 
@@ -75,7 +84,9 @@ def test_a_higher_purchase_probability_never_sells_less_on_the_same_draws() -> N
     n = rng.integers(1, 300, size=5000).astype(float)
     q = rng.uniform(size=5000)
     u = rng.uniform(size=5000)
-    assert (binomial_quantile(n, np.minimum(q + 0.05, 1), u) >= binomial_quantile(n, q, u)).all()
+    assert (
+        binomial_quantile(n, np.minimum(q + 0.05, 1), u) >= binomial_quantile(n, q, u)
+    ).all()
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -97,7 +108,8 @@ def test_same_seed_same_customers() -> None:
     b = MarketSimulator(suite.batch, suite.seeds)
     for _ in range(10):
         np.testing.assert_array_equal(
-            a.step(suite.batch.list_price).units_sold, b.step(suite.batch.list_price).units_sold
+            a.step(suite.batch.list_price).units_sold,
+            b.step(suite.batch.list_price).units_sold,
         )
 
 

@@ -13,7 +13,14 @@ from rayprice.market.window import (
     observation_size,
 )
 
-FAMILIES = ["linear-v1", "logit-v1", "exponential-v1", "ferreira-v1", "duopoly-v1", "retail-v1"]
+FAMILIES = [
+    "linear-v1",
+    "logit-v1",
+    "exponential-v1",
+    "ferreira-v1",
+    "duopoly-v1",
+    "retail-v1",
+]
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -23,8 +30,9 @@ def test_single_env_passes_gymnasiums_checker(name: str) -> None:
 
 
 def test_registered_with_a_native_vector_entry_point() -> None:
-    env = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point",
-                       family="logit-v1")
+    env = gym.make_vec(
+        ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", family="logit-v1"
+    )
     assert isinstance(env, MarketVectorEnv)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (3, observation_size(16))
@@ -89,11 +97,27 @@ def test_observation_is_scale_free() -> None:
     size, initial = np.array([20.0, 20.0]), np.array([50.0, 50.0])
     hist = History.empty(2, 4)
     for k in range(3):
-        hist.push(encode_period(level * (1 + 0.1 * k), np.array([5.0, 5.0]), 0.9 * level,
-                                np.array([40.0, 40.0]), level, size, initial))
+        hist.push(
+            encode_period(
+                level * (1 + 0.1 * k),
+                np.array([5.0, 5.0]),
+                0.9 * level,
+                np.array([40.0, 40.0]),
+                level,
+                size,
+                initial,
+            )
+        )
     obs = encode_observation(
-        hist, np.array([3, 3]), np.array([100, 100]), np.array([37.0, 37.0]),
-        initial, 0.95 * level, 0.6 * level, level, size,
+        hist,
+        np.array([3, 3]),
+        np.array([100, 100]),
+        np.array([37.0, 37.0]),
+        initial,
+        0.95 * level,
+        0.6 * level,
+        level,
+        size,
     )
     np.testing.assert_allclose(obs[0], obs[1], rtol=1e-6)
     assert obs[0, 0:6].tolist() == [0.0] * 5 + [1.0]  # padding: nothing filled yet
@@ -101,14 +125,35 @@ def test_observation_is_scale_free() -> None:
 
 def test_history_from_records_matches_pushed_history() -> None:
     """Serving rebuilds the window from stored records; training pushes it live."""
-    prices, units, rivals = [3.0, 4.0, 5.0, 4.5], [1.0, 0.0, 2.0, 3.0], [4.0, 4.2, 4.1, 4.4]
+    prices, units, rivals = (
+        [3.0, 4.0, 5.0, 4.5],
+        [1.0, 0.0, 2.0, 3.0],
+        [4.0, 4.2, 4.1, 4.4],
+    )
     stocks = [30.0, 29.0, 29.0, 27.0]
     pushed = History.empty(1, 3)
     for p, u, r, s in zip(prices, units, rivals, stocks):
-        pushed.push(encode_period(np.array([p]), np.array([u]), np.array([r]), np.array([s]),
-                                  np.array([4.0]), np.array([10.0]), np.array([30.0])))
-    rebuilt = History.from_records(prices, units, rivals, stocks, window=3, list_price=4.0,
-                                   market_size=10.0, initial_stock=30.0)
+        pushed.push(
+            encode_period(
+                np.array([p]),
+                np.array([u]),
+                np.array([r]),
+                np.array([s]),
+                np.array([4.0]),
+                np.array([10.0]),
+                np.array([30.0]),
+            )
+        )
+    rebuilt = History.from_records(
+        prices,
+        units,
+        rivals,
+        stocks,
+        window=3,
+        list_price=4.0,
+        market_size=10.0,
+        initial_stock=30.0,
+    )
     np.testing.assert_array_equal(pushed.window, rebuilt.window)
     assert rebuilt.filled.all()
 

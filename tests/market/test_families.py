@@ -10,7 +10,14 @@ from rayprice.market import random as rnd
 from rayprice.market.families import builtin_names, load_family, load_suite
 from rayprice.market.spec import SpecError
 
-BUILTINS = ["linear-v1", "logit-v1", "exponential-v1", "ferreira-v1", "duopoly-v1", "retail-v1"]
+BUILTINS = [
+    "linear-v1",
+    "logit-v1",
+    "exponential-v1",
+    "ferreira-v1",
+    "duopoly-v1",
+    "retail-v1",
+]
 
 
 def test_builtin_registry_has_the_documented_families() -> None:
@@ -71,17 +78,48 @@ def test_hand_written_yaml_family_loads(tmp_path: Path) -> None:
     ("family", "field"),
     [
         ({"name": "NoVersion", "base": {}, "heldout": {"seed": 1}}, "name"),
-        ({"name": "x-v1", "base": {}, "priors": {"unit_cost": {"dist": "uniform", "low": 2}},
-          "heldout": {"seed": 1}}, "high"),
-        ({"name": "x-v1", "base": {"unit_cost": 1}, "heldout": {"seed": 1, "size": 0}},
-         "heldout.size"),
-        ({"name": "x-v1", "base": {}, "priors": {"demand.segments.3.intercept":
-          {"dist": "fixed", "value": 1}}, "heldout": {"seed": 1}}, "demand.segments.3"),
-        ({"name": "x-v1", "base": {}, "priors": {"unit_cost": {"dist": "normal", "mean": 0,
-          "std": 5}}, "heldout": {"seed": 1}}, "unit_cost must be >= 0"),
+        (
+            {
+                "name": "x-v1",
+                "base": {},
+                "priors": {"unit_cost": {"dist": "uniform", "low": 2}},
+                "heldout": {"seed": 1},
+            },
+            "high",
+        ),
+        (
+            {
+                "name": "x-v1",
+                "base": {"unit_cost": 1},
+                "heldout": {"seed": 1, "size": 0},
+            },
+            "heldout.size",
+        ),
+        (
+            {
+                "name": "x-v1",
+                "base": {},
+                "priors": {
+                    "demand.segments.3.intercept": {"dist": "fixed", "value": 1}
+                },
+                "heldout": {"seed": 1},
+            },
+            "demand.segments.3",
+        ),
+        (
+            {
+                "name": "x-v1",
+                "base": {},
+                "priors": {"unit_cost": {"dist": "normal", "mean": 0, "std": 5}},
+                "heldout": {"seed": 1},
+            },
+            "unit_cost must be >= 0",
+        ),
     ],
 )
-def test_malformed_family_names_the_field(tmp_path: Path, family: dict, field: str) -> None:
+def test_malformed_family_names_the_field(
+    tmp_path: Path, family: dict, field: str
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(family))
     with pytest.raises(SpecError) as err:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -26,13 +26,20 @@ from rayprice.market.spec import MarketSpec
 def ferreira(initial_stock: int = 25) -> MarketBatch:
     base = load_family("ferreira-v1").spec.base
     assert base is not None
-    spec = base.model_copy(update={"inventory": base.inventory.model_copy(  # type: ignore[union-attr]
-        update={"initial_stock": initial_stock})})
+    spec = base.model_copy(
+        update={
+            "inventory": base.inventory.model_copy(  # type: ignore[union-attr]
+                update={"initial_stock": initial_stock}
+            )
+        }
+    )
     return MarketBatch.from_specs([MarketSpec.model_validate(spec.model_dump())])
 
 
 @pytest.mark.parametrize(("alpha", "per_period"), [(0.25, 10.1), (0.5, 17.95)])
-def test_ferreira_fluid_bound_matches_the_published_lp(alpha: float, per_period: float) -> None:
+def test_ferreira_fluid_bound_matches_the_published_lp(
+    alpha: float, per_period: float
+) -> None:
     # Ferreira, Simchi-Levi and Wang (2018), single product: the LP mixes the two
     # prices around the inventory rate alpha.
     market = ferreira(int(alpha * 100))
@@ -54,16 +61,33 @@ def test_calvano_prices_and_profits_match_the_published_values() -> None:
     monopoly = joint_monopoly(quality, cost, mu=0.25)
     np.testing.assert_allclose(nash, 1.473, atol=5e-4)
     np.testing.assert_allclose(monopoly, 1.925, atol=5e-4)
-    np.testing.assert_allclose(logit_profits(nash, quality, cost, 0.25), 0.2229, atol=1e-4)
-    np.testing.assert_allclose(logit_profits(monopoly, quality, cost, 0.25), 0.3375, atol=1e-4)
+    np.testing.assert_allclose(
+        logit_profits(nash, quality, cost, 0.25), 0.2229, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        logit_profits(monopoly, quality, cost, 0.25), 0.3375, atol=1e-4
+    )
 
 
-def test_duopoly_oracle_against_a_fixed_nash_rival_prices_at_the_best_response() -> None:
+def test_duopoly_oracle_against_a_fixed_nash_rival_prices_at_the_best_response() -> (
+    None
+):
     family = load_family("duopoly-v1")
     base = family.spec.base
     assert base is not None
-    market = MarketBatch.from_specs([base.model_copy(update={"rivals": (
-        base.rivals[0].model_copy(update={"rule": "fixed", "initial_price": 1.4729}),)})])
+    market = MarketBatch.from_specs(
+        [
+            base.model_copy(
+                update={
+                    "rivals": (
+                        base.rivals[0].model_copy(
+                            update={"rule": "fixed", "initial_price": 1.4729}
+                        ),
+                    )
+                }
+            )
+        ]
+    )
     plan = Oracle(market, np.zeros(1, np.uint64))
     assert plan.methods == [EXACT_STATIC]
     # Against the Nash price, the best response is the Nash price itself.
@@ -72,14 +96,30 @@ def test_duopoly_oracle_against_a_fixed_nash_rival_prices_at_the_best_response()
 
 
 def _tiny(initial_stock: int, every: int = 0, level: int = 0) -> MarketBatch:
-    inventory = {"initial_stock": initial_stock, "holding_cost": 0.01,
-                 "salvage_value": 0.05, "restock_every_days": every, "restock_to": level}
-    return MarketBatch.from_specs([MarketSpec.from_dict({
-        "unit_cost": 0.3, "list_price": 1.0, "horizon_days": 4,
-        "demand": {"model": "logit", "market_size": 3,
-                   "segments": [{"intercept": 1.5, "price_sensitivity": 3.0}]},
-        "inventory": inventory,
-    })])
+    inventory = {
+        "initial_stock": initial_stock,
+        "holding_cost": 0.01,
+        "salvage_value": 0.05,
+        "restock_every_days": every,
+        "restock_to": level,
+    }
+    return MarketBatch.from_specs(
+        [
+            MarketSpec.from_dict(
+                {
+                    "unit_cost": 0.3,
+                    "list_price": 1.0,
+                    "horizon_days": 4,
+                    "demand": {
+                        "model": "logit",
+                        "market_size": 3,
+                        "segments": [{"intercept": 1.5, "price_sensitivity": 3.0}],
+                    },
+                    "inventory": inventory,
+                }
+            )
+        ]
+    )
 
 
 def _brute_force(market: MarketBatch, horizon: int) -> float:
@@ -90,7 +130,7 @@ def _brute_force(market: MarketBatch, horizon: int) -> float:
     every, level = int(market.restock_every[0]), int(market.restock_to[0])
     q = 1 / (1 + np.exp(-(1.5 - 3.0 * prices)))
 
-    @lru_cache(maxsize=None)
+    @cache
     def value(t: int, x: int) -> float:
         if t == horizon:
             return 0.0
@@ -112,11 +152,15 @@ def _brute_force(market: MarketBatch, horizon: int) -> float:
 
 
 @pytest.mark.parametrize(("stock", "every", "level"), [(2, 0, 0), (5, 0, 0), (1, 2, 3)])
-def test_dp_equals_brute_force_on_tiny_markets(stock: int, every: int, level: int) -> None:
+def test_dp_equals_brute_force_on_tiny_markets(
+    stock: int, every: int, level: int
+) -> None:
     market = _tiny(stock, every, level)
     plan = Oracle(market, np.zeros(1, np.uint64))
     assert plan.methods == [EXACT_DP]
-    assert plan.expected_profit().sum() == pytest.approx(_brute_force(market, 4), rel=1e-9)
+    assert plan.expected_profit().sum() == pytest.approx(
+        _brute_force(market, 4), rel=1e-9
+    )
 
 
 def test_dp_expected_profit_matches_simulated_customers() -> None:
@@ -150,8 +194,16 @@ def test_approximation_is_close_to_the_exact_dp_where_both_apply() -> None:
     spec_rows = []
     for i in range(suite.size):
         spec = suite.batch.spec(i)
-        spec_rows.append(spec.model_copy(update={"inventory": MarketSpec.from_dict(
-            {"inventory": {"initial_stock": 40 + 5 * i}}).inventory, "horizon_days": 30}))
+        spec_rows.append(
+            spec.model_copy(
+                update={
+                    "inventory": MarketSpec.from_dict(
+                        {"inventory": {"initial_stock": 40 + 5 * i}}
+                    ).inventory,
+                    "horizon_days": 30,
+                }
+            )
+        )
     batch = MarketBatch.from_specs(spec_rows)
     exact = Oracle(batch, suite.seeds)
     approx = Oracle(batch, suite.seeds, force_method=APPROX)

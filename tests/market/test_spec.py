@@ -29,14 +29,31 @@ def test_every_drawn_market_round_trips() -> None:
         ({"unit_cost": -1}, "market.unit_cost"),
         ({"list_price": 0}, "market.list_price"),
         ({"demand": {"model": "probit"}}, "market.demand.model"),
-        ({"demand": {"segments": [{"price_sensitivity": -2}]}},
-         "market.demand.segments.0.price_sensitivity"),
+        (
+            {"demand": {"segments": [{"price_sensitivity": -2}]}},
+            "market.demand.segments.0.price_sensitivity",
+        ),
         ({"colour": "red"}, "market.colour"),
         ({"rivals": [{"rule": "fixed"}]}, "rivals"),
-        ({"demand": {"model": "mnl", "segments": [{"weight": 0.5}, {"weight": 0.2}]}},
-         "weights must sum to 1"),
-        ({"demand": {"model": "table", "price_grid": [2, 1], "purchase_prob": [0.5, 0.4]}},
-         "price_grid"),
+        (
+            {
+                "demand": {
+                    "model": "mnl",
+                    "segments": [{"weight": 0.5}, {"weight": 0.2}],
+                }
+            },
+            "weights must sum to 1",
+        ),
+        (
+            {
+                "demand": {
+                    "model": "table",
+                    "price_grid": [2, 1],
+                    "purchase_prob": [0.5, 0.4],
+                }
+            },
+            "price_grid",
+        ),
         ({"inventory": {"initial_stock": 5, "restock_every_days": 7}}, "restock_to"),
         ({"list_price": float("nan")}, "market.list_price"),
     ],
