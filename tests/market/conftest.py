@@ -6,6 +6,17 @@ import pytest
 from rayprice.market.batch import MarketBatch
 from rayprice.market.spec import MarketSpec
 
+# The built-in families with hand-written priors (calibrated ones are tested in
+# tests/data).
+BUILTIN_FAMILIES = [
+    "linear-v1",
+    "logit-v1",
+    "exponential-v1",
+    "ferreira-v1",
+    "duopoly-v1",
+    "retail-v1",
+]
+
 
 def make_batch(**overrides: object) -> MarketBatch:
     """One market from a spec dict, for small exact checks."""

@@ -14,14 +14,7 @@ from rayprice.market.demand import (
 from rayprice.market.families import load_family
 from rayprice.market.simulator import MarketSimulator
 
-FAMILIES = [
-    "linear-v1",
-    "logit-v1",
-    "exponential-v1",
-    "ferreira-v1",
-    "duopoly-v1",
-    "retail-v1",
-]
+from .conftest import BUILTIN_FAMILIES
 
 
 def test_choice_shares_sum_to_one_and_fall_with_our_price() -> None:
@@ -41,7 +34,7 @@ def test_our_share_rises_with_rival_prices() -> None:
     assert (dear[:, 0] > cheap[:, 0]).all()
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", BUILTIN_FAMILIES)
 def test_expected_units_fall_with_price(name: str) -> None:
     batch = load_family(name).draw_suite(30, seed=5).batch
     prices = batch.list_price[:, None] * np.linspace(0.5, 2.0, 25)[None, :]
@@ -89,7 +82,7 @@ def test_a_higher_purchase_probability_never_sells_less_on_the_same_draws() -> N
     ).all()
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", BUILTIN_FAMILIES)
 def test_simulated_sales_match_their_expectation(name: str) -> None:
     suite = load_family(name).draw_suite(400, seed=9)
     sim = MarketSimulator(suite.batch.with_horizon(20), suite.seeds)

@@ -13,17 +13,10 @@ from rayprice.market.window import (
     observation_size,
 )
 
-FAMILIES = [
-    "linear-v1",
-    "logit-v1",
-    "exponential-v1",
-    "ferreira-v1",
-    "duopoly-v1",
-    "retail-v1",
-]
+from .conftest import BUILTIN_FAMILIES
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", BUILTIN_FAMILIES)
 def test_single_env_passes_gymnasiums_checker(name: str) -> None:
     check_env(MarketEnv(family=name), skip_render_check=True)
     check_env(MarketEnv(family=name, action_type="discrete"), skip_render_check=True)

@@ -10,21 +10,14 @@ from rayprice.market import random as rnd
 from rayprice.market.families import builtin_names, load_family, load_suite
 from rayprice.market.spec import SpecError
 
-BUILTINS = [
-    "linear-v1",
-    "logit-v1",
-    "exponential-v1",
-    "ferreira-v1",
-    "duopoly-v1",
-    "retail-v1",
-]
+from .conftest import BUILTIN_FAMILIES
 
 
 def test_builtin_registry_has_the_documented_families() -> None:
-    assert set(BUILTINS) <= set(builtin_names())
+    assert set(BUILTIN_FAMILIES) <= set(builtin_names())
 
 
-@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("name", BUILTIN_FAMILIES)
 def test_heldout_suite_is_fixed_and_large(name: str) -> None:
     family = load_family(name)
     a, b = family.heldout_suite(), load_suite(family.suite_name)
