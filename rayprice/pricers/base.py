@@ -320,7 +320,13 @@ def myopic_best_price(
         units = expected_units(batch, prices, t, rival_price, reference)
         if stock_rate is not None:
             units = np.minimum(units, stock_rate[:, None])
-        return (prices - batch.unit_cost[:, None]) * units
+        value = (prices - batch.unit_cost[:, None]) * units
+        # A price below unit cost never wins, even where every price earns nothing
+        # (a sampled market with no demand), or argmax would pick the lowest price
+        # and sell at a loss. Where no allowed price covers cost, the highest does.
+        below = prices < batch.unit_cost[:, None]
+        below[below.all(axis=1), -1] = False
+        return np.where(below, -np.inf, value)
 
     rows = np.arange(batch.n)
     prices = candidate_prices(batch.list_price, batch.grid_price)
