@@ -60,7 +60,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 @app.callback()
 def _main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress.")
+    ] = False,
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -76,7 +78,9 @@ def version() -> None:
 
 @app.command()
 def markets(
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the list as JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the list as JSON.")
+    ] = None,
 ) -> None:
     """List the built-in market families and their held-out suites."""
     from rayprice.market.families import builtin_names, load_family
@@ -98,23 +102,40 @@ def markets(
                 "description": family.description,
             }
         )
-    typer.echo(_table(rows, ["family", "held-out suite", "markets", "demand", "description"]))
+    typer.echo(
+        _table(rows, ["family", "held-out suite", "markets", "demand", "description"])
+    )
     _write_json(json_out, {"families": payload})
 
 
 @app.command()
 def oracle(
     suite: Annotated[
-        str, typer.Option("--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file.")
+        str,
+        typer.Option(
+            "--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file."
+        ),
     ] = "logit-heldout-v1",
     family: Annotated[
         str | None,
-        typer.Option("--family", "-f", help="Instead of a suite: draw --markets markets from this family."),
+        typer.Option(
+            "--family",
+            "-f",
+            help="Instead of a suite: draw --markets markets from this family.",
+        ),
     ] = None,
-    n_markets: Annotated[int | None, typer.Option("--markets", "-n", help="Use the first N markets.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for markets drawn with --family.")] = 0,
-    horizon: Annotated[int | None, typer.Option(help="Override the season length (days).")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write per-market figures as JSON.")] = None,
+    n_markets: Annotated[
+        int | None, typer.Option("--markets", "-n", help="Use the first N markets.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for markets drawn with --family.")
+    ] = 0,
+    horizon: Annotated[
+        int | None, typer.Option(help="Override the season length (days).")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write per-market figures as JSON.")
+    ] = None,
 ) -> None:
     """Print the full-information oracle's expected profit per market."""
     from rayprice.market.families import load_family, load_suite
@@ -134,12 +155,19 @@ def oracle(
     plan = Oracle(batch, chosen.seeds)
     profit = plan.expected_profit().sum(axis=1)
     rows = [
-        [batch.names[i], f"{batch.list_price[i]:.2f}", f"{batch.unit_cost[i]:.2f}",
-         f"{profit[i]:,.2f}", plan.methods[i]]
+        [
+            batch.names[i],
+            f"{batch.list_price[i]:.2f}",
+            f"{batch.unit_cost[i]:.2f}",
+            f"{profit[i]:,.2f}",
+            plan.methods[i],
+        ]
         for i in range(min(batch.n, 20))
     ]
     typer.echo(f"suite {chosen.name} ({chosen.size} markets), oracle: {plan.label}")
-    typer.echo(_table(rows, ["market", "list price", "unit cost", "expected profit", "method"]))
+    typer.echo(
+        _table(rows, ["market", "list price", "unit cost", "expected profit", "method"])
+    )
     if batch.n > 20:
         typer.echo(f"... {batch.n - 20} more markets (all in --json)")
     typer.echo(
@@ -170,12 +198,28 @@ def oracle(
 
 @app.command()
 def simulate(
-    family: Annotated[str, typer.Option("--family", "-f", help="Family name or file.")] = "retail-v1",
-    pricer: Annotated[str, typer.Option("--pricer", "-p", help="Pricer name (see `rayprice evaluate --help`).")] = "oracle",
-    horizon: Annotated[int | None, typer.Option(help="Season length in days (default: the family's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the market drawn from the family.")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the path as JSON.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Write the price and sales path as PNG.")] = None,
+    family: Annotated[
+        str, typer.Option("--family", "-f", help="Family name or file.")
+    ] = "retail-v1",
+    pricer: Annotated[
+        str,
+        typer.Option(
+            "--pricer", "-p", help="Pricer name (see `rayprice evaluate --help`)."
+        ),
+    ] = "oracle",
+    horizon: Annotated[
+        int | None, typer.Option(help="Season length in days (default: the family's).")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the market drawn from the family.")
+    ] = 0,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the path as JSON.")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write the price and sales path as PNG."),
+    ] = None,
 ) -> None:
     """Run one market drawn from a family with one pricer, and show its path."""
     from rayprice.evaluate.harness import EvaluationSettings, evaluate
@@ -197,13 +241,26 @@ def simulate(
         f"{spec.unit_cost:.2f}, demand {spec.demand.model}; pricer {pricer}"
     )
     periods = run.price.shape[1]
-    shown = sorted({*range(min(periods, 10)), *range(9, periods, max(periods // 10, 1)), periods - 1})
+    shown = sorted(
+        {
+            *range(min(periods, 10)),
+            *range(9, periods, max(periods // 10, 1)),
+            periods - 1,
+        }
+    )
     rows = [
-        [str(t + 1), f"{run.price[0, t]:.2f}", f"{run.units_sold[0, t]:.0f}",
-         f"{run.profit[0, t]:,.2f}", f"{oracle[t]:,.2f}"]
+        [
+            str(t + 1),
+            f"{run.price[0, t]:.2f}",
+            f"{run.units_sold[0, t]:.0f}",
+            f"{run.profit[0, t]:,.2f}",
+            f"{oracle[t]:,.2f}",
+        ]
         for t in shown
     ]
-    typer.echo(_table(rows, ["day", "price", "units sold", "profit", "oracle (expected)"]))
+    typer.echo(
+        _table(rows, ["day", "price", "units sold", "profit", "oracle (expected)"])
+    )
     total, best = run.profit[0].sum(), oracle.sum()
     typer.echo(
         f"season profit {total:,.2f} = {100 * total / best:.1f}% of the oracle's expected "
@@ -225,13 +282,23 @@ def simulate(
         },
     )
     if plot is not None:
-        _plot_path(plot, run.price[0], run.units_sold[0], spec.unit_cost, spec.list_price,
-                   f"{spec.name} - {pricer}")
+        _plot_path(
+            plot,
+            run.price[0],
+            run.units_sold[0],
+            spec.unit_cost,
+            spec.list_price,
+            f"{spec.name} - {pricer}",
+        )
         typer.echo(f"wrote {plot}")
 
 
 def _plot_path(
-    path: Path, price: np.ndarray, units: np.ndarray, unit_cost: float, list_price: float,
+    path: Path,
+    price: np.ndarray,
+    units: np.ndarray,
+    unit_cost: float,
+    list_price: float,
     title: str,
 ) -> None:
     import matplotlib
@@ -242,7 +309,9 @@ def _plot_path(
     days = np.arange(1, len(price) + 1)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     top.plot(days, price, label="our price")
-    top.axhline(list_price, color="grey", linestyle="--", linewidth=1, label="list price")
+    top.axhline(
+        list_price, color="grey", linestyle="--", linewidth=1, label="list price"
+    )
     top.axhline(unit_cost, color="red", linestyle=":", linewidth=1, label="unit cost")
     top.set_ylabel("price")
     top.legend(loc="best", fontsize=8)
@@ -269,7 +338,9 @@ def _evaluate_help() -> str:
     from rayprice.market.families import suite_names
     from rayprice.pricers.registry import PRICERS
 
-    pricers = "\n\n".join(f"  {name}: {entry.summary}" for name, entry in PRICERS.items())
+    pricers = "\n\n".join(
+        f"  {name}: {entry.summary}" for name, entry in PRICERS.items()
+    )
     return (
         "Run pricers side by side on a suite's markets, with the same customers for "
         "every pricer, and report their profit against the full-information oracle."
@@ -282,27 +353,56 @@ def _evaluate_help() -> str:
 def evaluate(
     pricers: Annotated[
         str,
-        typer.Option("--pricers", "-p", help="Comma-separated pricer names (see above)."),
+        typer.Option(
+            "--pricers", "-p", help="Comma-separated pricer names (see above)."
+        ),
     ] = "oracle,fixed,greedy,ts-flat,ts-true-prior,meta-ts",
     suite: Annotated[
-        str, typer.Option("--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file.")
+        str,
+        typer.Option(
+            "--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file."
+        ),
     ] = "logit-heldout-v1",
     family: Annotated[
         str | None,
-        typer.Option("--family", "-f", help="Instead of a suite: draw --markets markets from this family."),
+        typer.Option(
+            "--family",
+            "-f",
+            help="Instead of a suite: draw --markets markets from this family.",
+        ),
     ] = None,
     n_markets: Annotated[
-        int | None, typer.Option("--markets", "-n", help="Use the first N markets (or draw N with --family).")
+        int | None,
+        typer.Option(
+            "--markets", "-n", help="Use the first N markets (or draw N with --family)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for markets drawn with --family.")] = 0,
-    horizon: Annotated[int | None, typer.Option(help="Season length in days; default the suite's.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and the settings as JSON.")] = None,
-    plot_dir: Annotated[Path | None, typer.Option("--plot", help="Write regret, ratio and price-path PNGs here.")] = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for markets drawn with --family.")
+    ] = 0,
+    horizon: Annotated[
+        int | None, typer.Option(help="Season length in days; default the suite's.")
+    ] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Write every figure and the settings as JSON."),
+    ] = None,
+    plot_dir: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write regret, ratio and price-path PNGs here."),
+    ] = None,
     ray_tasks: Annotated[
-        bool, typer.Option("--ray", help="Fan shards of markets out as Ray tasks on a running cluster.")
+        bool,
+        typer.Option(
+            "--ray", help="Fan shards of markets out as Ray tasks on a running cluster."
+        ),
     ] = False,
-    shard_size: Annotated[int, typer.Option(help="Markets per shard (per Ray task); 0: one shard.")] = 0,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    shard_size: Annotated[
+        int, typer.Option(help="Markets per shard (per Ray task); 0: one shard.")
+    ] = 0,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
+    ] = True,
 ) -> None:
     from rayprice.evaluate import EvaluationSettings, format_table, write_plots
     from rayprice.evaluate import evaluate as run_evaluation
@@ -335,25 +435,70 @@ def evaluate(
 
 @app.command()
 def calibrate(
-    logs: Annotated[Path, typer.Argument(help="Transaction log: CSV (.csv, .gz, .zip) or Parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Write the market family JSON here.")],
-    report: Annotated[Path | None, typer.Option("--report", help="Write demand-curve and elasticity PNGs here.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary and every product's fit as JSON.")] = None,
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Write refused rows, with a reason column, as CSV.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Family name, e.g. shop-v1; default from the file name.")] = None,
-    model: Annotated[str, typer.Option("--model", help="exponential or constant_elasticity.")] = "exponential",
+    logs: Annotated[
+        Path, typer.Argument(help="Transaction log: CSV (.csv, .gz, .zip) or Parquet.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Write the market family JSON here.")
+    ],
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write demand-curve and elasticity PNGs here."),
+    ] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Write the summary and every product's fit as JSON."
+        ),
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(
+            "--rejects", help="Write refused rows, with a reason column, as CSV."
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="Family name, e.g. shop-v1; default from the file name."
+        ),
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", help="exponential or constant_elasticity.")
+    ] = "exponential",
     column: Annotated[
         list[str] | None,
-        typer.Option("--column", help="FIELD=COLUMN, e.g. units=QTY (repeatable); fields: date, product_id, units, unit_price, revenue, unit_cost, cost, ..."),
+        typer.Option(
+            "--column",
+            help="FIELD=COLUMN, e.g. units=QTY (repeatable); fields: date, product_id, units, unit_price, revenue, unit_cost, cost, ...",
+        ),
     ] = None,
-    date_format: Annotated[str | None, typer.Option("--date-format", help="strptime format of text dates, e.g. %d.%m.%Y.")] = None,
-    min_sale_days: Annotated[int, typer.Option(help="Fit products with at least this many days of sales.")] = 10,
-    cost_ratio: Annotated[float, typer.Option(help="Unit cost / list price where the logs give no cost.")] = 0.7,
-    heldout_products: Annotated[float, typer.Option(help="Share of products kept out of the fit as the held-out suite.")] = 0.0,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format", help="strptime format of text dates, e.g. %d.%m.%Y."
+        ),
+    ] = None,
+    min_sale_days: Annotated[
+        int, typer.Option(help="Fit products with at least this many days of sales.")
+    ] = 10,
+    cost_ratio: Annotated[
+        float, typer.Option(help="Unit cost / list price where the logs give no cost.")
+    ] = 0.7,
+    heldout_products: Annotated[
+        float,
+        typer.Option(
+            help="Share of products kept out of the fit as the held-out suite."
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Seed of the held-out product split.")] = 0,
 ) -> None:
     """Fit demand per product from transaction logs and write a market family."""
-    from rayprice.data.calibrate import CalibrationSettings, format_summary, write_family
+    from rayprice.data.calibrate import (
+        CalibrationSettings,
+        format_summary,
+        write_family,
+    )
     from rayprice.data.calibrate import calibrate as run_calibration
     from rayprice.data.logs import LogSchemaError, load_logs, write_rejects
 
@@ -392,3 +537,133 @@ def calibrate(
             typer.echo(f"wrote {path}")
 
 
+@app.command()
+def train(
+    family: Annotated[
+        str, typer.Option("--family", "-f", help="Family to train on (name or file).")
+    ] = "retail-v1",
+    algorithm: Annotated[
+        str, typer.Option(help="PPO (context-encoder policy) or DQN (price grid).")
+    ] = "PPO",
+    network: Annotated[
+        str, typer.Option(help="PPO network: transformer or memoryless (the ablation).")
+    ] = "transformer",
+    minutes: Annotated[
+        float, typer.Option(help="Training time budget, minutes.")
+    ] = 14.0,
+    iterations: Annotated[
+        int | None, typer.Option(help="Stop after this many iterations instead.")
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for checkpoints, bundle and report."),
+    ] = Path("runs/train"),
+    bundle: Annotated[
+        Path | None, typer.Option(help="Also copy the policy bundle to this folder.")
+    ] = None,
+    num_env_runners: Annotated[
+        int, typer.Option(help="Remote EnvRunners (0: sample in this process).")
+    ] = 0,
+    num_envs: Annotated[
+        int, typer.Option(help="Markets per EnvRunner's vector env.")
+    ] = 64,
+    num_learners: Annotated[
+        int, typer.Option(help="Remote learners (0: learn in this process).")
+    ] = 0,
+    gpus_per_learner: Annotated[
+        float | None,
+        typer.Option(help="GPUs per learner (default: 1 if the cluster has one)."),
+    ] = None,
+    num_cpus: Annotated[int, typer.Option(help="CPUs of the local Ray.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of Ray, torch and the markets.")] = 0,
+    report_markets: Annotated[
+        int, typer.Option(help="Held-out markets in the final table.")
+    ] = 50,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the final figures as JSON.")
+    ] = None,
+) -> None:
+    """Meta-train a pricing policy on a family with RLlib, then compare it with the
+    oracle and the classical pricers on held-out markets.
+
+    With no arguments: PPO with the context encoder on retail-v1 for about 14
+    minutes on a local 2-CPU Ray, a held-out check every 10 iterations, then the
+    side-by-side table on 50 held-out markets; the bundle, checkpoints and a report
+    with plots go under runs/train.
+    """
+    import os
+    import shutil
+    import time
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from rayprice.train.settings import TrainSettings
+
+    try:
+        settings = TrainSettings(
+            algorithm=algorithm.upper(),  # type: ignore[arg-type]
+            family=family,
+            network=network,
+            time_budget_s=minutes * 60.0,
+            iterations=iterations,
+            output_dir=out,
+            num_env_runners=num_env_runners,
+            num_envs_per_env_runner=num_envs,
+            num_learners=num_learners,
+            num_gpus_per_learner=gpus_per_learner,
+            num_cpus=num_cpus,
+            seed=seed,
+        )
+    except (SpecError, ValueError) as err:
+        _fail(str(err))
+        return
+    for noisy in ("ray", "ray.rllib", "ray.tune", "ray.train"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    from rayprice.evaluate import format_table
+    from rayprice.train.report import compare_on_heldout, write_report
+    from rayprice.train.run import (
+        TRAIN_ENV_STEPS,
+        TRAIN_EPISODE_RETURN,
+    )
+    from rayprice.train.run import (
+        train as run_training,
+    )
+
+    started = time.perf_counter()
+    budget = f"{iterations} iterations" if iterations else f"{minutes:g} min"
+    typer.echo(
+        f"training {settings.algorithm} ({settings.network}) on {settings.family} for "
+        f"{budget}; writing to {out}"
+    )
+
+    def progress(row: dict[str, float]) -> None:
+        line = (
+            f"iter {row['train/iteration']:>4.0f}  {row['train/seconds']:>6.0f} s  "
+            f"steps {row[TRAIN_ENV_STEPS]:>9,.0f}  return {row[TRAIN_EPISODE_RETURN]:.3f}"
+        )
+        if "eval/oracle_ratio" in row:
+            line += (
+                f"  held-out {row['eval/oracle_ratio']:.1f}% of oracle "
+                f"(ts-flat {row['eval/ts_flat_ratio']:.1f}%)"
+            )
+        typer.echo(line)
+
+    try:
+        outcome = run_training(settings, on_iteration=progress)
+    except (SpecError, ValueError) as err:
+        _fail(str(err))
+        return
+    typer.echo(f"trained in {outcome.seconds:.0f} s; bundle {outcome.bundle}")
+    if bundle is not None:
+        if bundle.exists():
+            shutil.rmtree(bundle)
+        shutil.copytree(outcome.bundle, bundle)
+        typer.echo(f"copied the bundle to {bundle}")
+
+    suite = settings.eval_suite or settings.family
+    result = compare_on_heldout(outcome.bundle, suite, report_markets, progress=True)
+    typer.echo(format_table(result))
+    for path in write_report(outcome, result, out / "report"):
+        typer.echo(f"wrote {path}")
+    typer.echo(f"done in {time.perf_counter() - started:.0f} s")
+    _write_json(json_out, result.to_dict())

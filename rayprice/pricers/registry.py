@@ -103,6 +103,9 @@ def make_pricer(name: str) -> Pricer:
         return PRICERS[key].factory()
     prefix, sep, argument = key.partition(":")
     if sep:
+        if prefix == "rl" and prefix not in _PREFIXES:
+            # Imported on first use: it needs torch, which classical pricers do not.
+            import rayprice.pricers.policy  # noqa: F401
         if prefix in _PREFIXES:
             return _PREFIXES[prefix](argument)
         hint = (

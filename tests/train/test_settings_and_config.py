@@ -1,0 +1,57 @@
+"""Training settings: validation, and the AlgorithmConfig they build."""
+
+from __future__ import annotations
+
+import pytest
+
+from rayprice.train.settings import TrainSettings
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"algorithm": "SAC"}, "algorithm"),
+        ({"network": "lstm"}, "network"),
+        ({"minibatch_size": 10_000}, "minibatch_size"),
+        ({"num_env_runners": -1}, "num_env_runners"),
+        ({"price_span": 1.0}, "price_span"),
+        ({"model_config": {"layers": 3}}, "layers"),
+    ],
+)
+def test_bad_settings_name_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        TrainSettings(**change)  # type: ignore[arg-type]
+
+
+def test_model_config_carries_the_window() -> None:
+    settings = TrainSettings(window=8, model_config={"d_model": 16})
+    assert settings.full_model_config["window"] == 8
+    assert settings.full_model_config["d_model"] == 16
+    assert settings.env_config["window"] == 8
+
+
+def test_ppo_config_uses_the_native_vector_env() -> None:
+    from rayprice.policy.module import PricingRLModule
+    from rayprice.train.config import build_config, learner_gpus
+
+    settings = TrainSettings(
+        num_env_runners=3, num_envs_per_env_runner=32, num_learners=2
+    )
+    config = build_config(settings, cluster_gpus=0.0)
+    assert config.gym_env_vectorize_mode == "vector_entry_point"
+    assert config.num_env_runners == 3 and config.num_envs_per_env_runner == 32
+    assert config.num_learners == 2 and config.num_gpus_per_learner == 0
+    assert config.rl_module_spec.module_class is PricingRLModule
+    # Learners take a GPU when the cluster has one each, with no other change.
+    assert learner_gpus(settings, cluster_gpus=2.0) == 1.0
+    assert build_config(settings, cluster_gpus=2.0).num_gpus_per_learner == 1.0
+
+
+def test_dqn_config_uses_the_discrete_grid() -> None:
+    from rayprice.train.config import build_config
+
+    settings = TrainSettings(algorithm="DQN", n_prices=11)
+    config = build_config(settings)
+    assert config.algo_class.__name__ == "DQN"
+    assert config.env_config["action_type"] == "discrete"
+    assert config.env_config["n_prices"] == 11
