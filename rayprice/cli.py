@@ -28,6 +28,37 @@ app = typer.Typer(
 )
 
 
+# Options several commands share, declared once.
+SuiteOption = Annotated[
+    str,
+    typer.Option(
+        "--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file."
+    ),
+]
+FamilyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--family",
+        "-f",
+        help="Instead of a suite: draw --markets markets from this family.",
+    ),
+]
+MarketsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--markets", "-n", help="Use the first N markets (or draw N with --family)."
+    ),
+]
+SeedOption = Annotated[int, typer.Option(help="Seed for markets drawn with --family.")]
+HorizonOption = Annotated[
+    int | None, typer.Option(help="Season length in days; default the suite's.")
+]
+JsonOption = Annotated[
+    Path | None,
+    typer.Option("--json", help="Write every figure and the settings as JSON."),
+]
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -110,29 +141,11 @@ def markets(
 
 @app.command()
 def oracle(
-    suite: Annotated[
-        str,
-        typer.Option(
-            "--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file."
-        ),
-    ] = "logit-heldout-v1",
-    family: Annotated[
-        str | None,
-        typer.Option(
-            "--family",
-            "-f",
-            help="Instead of a suite: draw --markets markets from this family.",
-        ),
-    ] = None,
-    n_markets: Annotated[
-        int | None, typer.Option("--markets", "-n", help="Use the first N markets.")
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed for markets drawn with --family.")
-    ] = 0,
-    horizon: Annotated[
-        int | None, typer.Option(help="Override the season length (days).")
-    ] = None,
+    suite: SuiteOption = "logit-heldout-v1",
+    family: FamilyOption = None,
+    n_markets: MarketsOption = None,
+    seed: SeedOption = 0,
+    horizon: HorizonOption = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write per-market figures as JSON.")
     ] = None,
@@ -325,15 +338,6 @@ def _plot_path(
     plt.close(fig)
 
 
-def main() -> None:
-    """Console entry point."""
-    try:
-        app()
-    except SpecError as err:
-        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
-
-
 def _evaluate_help() -> str:
     from rayprice.market.families import suite_names
     from rayprice.pricers.registry import PRICERS
@@ -357,36 +361,12 @@ def evaluate(
             "--pricers", "-p", help="Comma-separated pricer names (see above)."
         ),
     ] = "oracle,fixed,greedy,ts-flat,ts-true-prior,meta-ts",
-    suite: Annotated[
-        str,
-        typer.Option(
-            "--suite", "-s", help="Suite name (e.g. logit-heldout-v1) or family file."
-        ),
-    ] = "logit-heldout-v1",
-    family: Annotated[
-        str | None,
-        typer.Option(
-            "--family",
-            "-f",
-            help="Instead of a suite: draw --markets markets from this family.",
-        ),
-    ] = None,
-    n_markets: Annotated[
-        int | None,
-        typer.Option(
-            "--markets", "-n", help="Use the first N markets (or draw N with --family)."
-        ),
-    ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed for markets drawn with --family.")
-    ] = 0,
-    horizon: Annotated[
-        int | None, typer.Option(help="Season length in days; default the suite's.")
-    ] = None,
-    json_out: Annotated[
-        Path | None,
-        typer.Option("--json", help="Write every figure and the settings as JSON."),
-    ] = None,
+    suite: SuiteOption = "logit-heldout-v1",
+    family: FamilyOption = None,
+    n_markets: MarketsOption = None,
+    seed: SeedOption = 0,
+    horizon: HorizonOption = None,
+    json_out: JsonOption = None,
     plot_dir: Annotated[
         Path | None,
         typer.Option("--plot", help="Write regret, ratio and price-path PNGs here."),
@@ -667,3 +647,12 @@ def train(
         typer.echo(f"wrote {path}")
     typer.echo(f"done in {time.perf_counter() - started:.0f} s")
     _write_json(json_out, result.to_dict())
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except SpecError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
