@@ -349,6 +349,26 @@ def resolve_columns(
 # Validation.
 
 
+def _per_unit(
+    table: pa.Table,
+    mapping: dict[str, str],
+    per_unit: str,
+    line_total: str,
+    units: np.ndarray,
+) -> np.ndarray:
+    """A per-unit amount: its own column where given, else the line total / units."""
+    n = table.num_rows
+    value = np.full(n, np.nan)
+    if per_unit in mapping:
+        value = _numbers(table.column(mapping[per_unit]))
+    if line_total in mapping:
+        total = _numbers(table.column(mapping[line_total]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            derived = np.where(units > 0, total / units, np.nan)
+        value = np.where(np.isnan(value), derived, value)
+    return value
+
+
 def validate_logs(
     table: pa.Table,
     columns: Mapping[str, str] | None = None,
@@ -374,22 +394,8 @@ def validate_logs(
     product = _text(table.column(mapping["product_id"]))
     day = _days(table.column(mapping["date"]), date_format)
     units = _numbers(table.column(mapping["units"]))
-    price = np.full(n, np.nan)
-    if "unit_price" in mapping:
-        price = _numbers(table.column(mapping["unit_price"]))
-    if "revenue" in mapping:
-        revenue = _numbers(table.column(mapping["revenue"]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            derived = np.where(units > 0, revenue / units, np.nan)
-        price = np.where(np.isnan(price), derived, price)
-    cost = np.full(n, np.nan)
-    if "unit_cost" in mapping:
-        cost = _numbers(table.column(mapping["unit_cost"]))
-    if "cost" in mapping:
-        line_cost = _numbers(table.column(mapping["cost"]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            derived = np.where(units > 0, line_cost / units, np.nan)
-        cost = np.where(np.isnan(cost), derived, cost)
+    price = _per_unit(table, mapping, "unit_price", "revenue", units)
+    cost = _per_unit(table, mapping, "unit_cost", "cost", units)
 
     # The first failing check names the reason; later checks skip refused rows.
     product_missing = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(product), ""), True)
