@@ -141,7 +141,15 @@ def markets(
 
 @app.command()
 def oracle(
-    suite: SuiteOption = "logit-heldout-v1",
+    suite: Annotated[
+        str | None,
+        typer.Option(
+            "--suite",
+            "-s",
+            help="Suite name or family file (default logit-heldout-v1); with "
+            "--family, a suite of that family.",
+        ),
+    ] = None,
     family: FamilyOption = None,
     n_markets: MarketsOption = None,
     seed: SeedOption = 0,
@@ -155,10 +163,15 @@ def oracle(
     from rayprice.market.oracle import Oracle
 
     try:
-        if family is not None:
+        if family is not None and suite is None:
             chosen = load_family(family).draw_suite(n_markets or 20, seed)
         else:
-            chosen = load_suite(suite)
+            chosen = load_suite(suite or "logit-heldout-v1")
+            if family is not None and load_family(family).name != chosen.family:
+                raise SpecError(
+                    f"suite: {chosen.name} is a suite of {chosen.family}, not of "
+                    f"{family}; drop --family or name one of its suites"
+                )
             if n_markets is not None:
                 chosen = chosen.head(n_markets)
     except SpecError as err:

@@ -79,3 +79,14 @@ def test_simulate_with_an_unknown_pricer_lists_the_valid_ones() -> None:
     result = runner.invoke(app, ["simulate", "--pricer", "bogus"])
     assert result.exit_code == 2
     assert "ts-flat" in result.output
+
+
+def test_oracle_takes_a_family_with_one_of_its_suites() -> None:
+    result = runner.invoke(app, ["oracle", "--family", "ferreira-v1", "--suite",
+                                 "ferreira-heldout-v1", "-n", "2"])
+    assert result.exit_code == 0, result.output
+    assert "ferreira-heldout-v1 (2 markets)" in result.output
+    result = runner.invoke(app, ["oracle", "--family", "logit-v1", "--suite",
+                                 "ferreira-heldout-v1"])
+    assert result.exit_code == 2
+    assert "a suite of ferreira-v1, not of logit-v1" in result.output
