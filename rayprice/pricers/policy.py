@@ -77,7 +77,9 @@ class PolicyPricer(Pricer):
         elif (self.path / RL_MODULE_DIR).exists():
             from ray.rllib.core.rl_module.rl_module import RLModule
 
-            self._module = RLModule.from_checkpoint(str(self.path / RL_MODULE_DIR))
+            # RLlib reads checkpoints through pyarrow, which needs an absolute path.
+            module_dir = (self.path / RL_MODULE_DIR).resolve()
+            self._module = RLModule.from_checkpoint(str(module_dir))
         else:
             raise BundleError(
                 f"{self.path}: neither {NETWORK_FILE} nor {RL_MODULE_DIR}/"

@@ -65,3 +65,32 @@ def test_tiny_ppo_run_writes_a_bundle_that_prices(
         )
     )
     assert np.isfinite(result.runs[name].profit).all()
+
+
+@pytest.mark.slow
+def test_tiny_dqn_run_prices_from_a_relative_bundle_path(
+    ray_session: None, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rayprice.evaluate.harness import run_shard
+    from rayprice.market.families import load_suite
+    from rayprice.train.run import train
+
+    settings = TrainSettings(
+        algorithm="DQN",
+        iterations=2,
+        num_env_runners=0,
+        num_envs_per_env_runner=4,
+        n_prices=5,
+        eval_every=0,
+        checkpoint_every=0,
+        output_dir=run_dir,
+    )
+    outcome = train(settings)
+
+    # RLlib loads modules through pyarrow, which refuses relative paths.
+    monkeypatch.chdir(outcome.bundle.parent)
+    name = f"rl:{outcome.bundle.name}"
+    suite = load_suite("retail-heldout-v1").head(3)
+    shard = run_shard(suite.batch, suite.seeds, None, [name], 5)
+    prices = shard["runs"][name]["price"]
+    assert prices.shape == (3, 5) and np.isfinite(prices).all() and (prices > 0).all()
