@@ -358,6 +358,10 @@ def _evaluate_help() -> str:
     pricers = "\n\n".join(
         f"  {name}: {entry.summary}" for name, entry in PRICERS.items()
     )
+    pricers += (
+        "\n\n  rl:PATH: a trained policy bundle (rayprice train); rl:default is "
+        "the shipped one"
+    )
     return (
         "Run pricers side by side on a suite's markets, with the same customers for "
         "every pricer, and report their profit against the full-information oracle."
