@@ -224,13 +224,6 @@ def expected_units(
     return (rates * n).sum(axis=-1)
 
 
-def draw_units(
-    batch: MarketBatch, rates: np.ndarray, n: np.ndarray, u: np.ndarray
-) -> np.ndarray:
-    """Units demanded per market from per-segment rates at uniforms ``u`` (N, K)."""
-    return draw_counts(batch, rates, n, u).sum(axis=-1)
-
-
 def draw_counts(
     batch: MarketBatch, rates: np.ndarray, n: np.ndarray, u: np.ndarray
 ) -> np.ndarray:
