@@ -34,6 +34,7 @@ from typing import Any
 import rayprice.pricers.policy  # noqa: F401  (registers the rl: pricers)
 from rayprice.evaluate import EvaluationSettings, evaluate, format_table
 from rayprice.evaluate.harness import EvaluationResult
+from rayprice.jsonable import jsonable
 from rayprice.market.spec import SpecError
 from rayprice.policy import DEFAULT_BUNDLE
 
@@ -151,19 +152,9 @@ def main() -> None:
         payload["suites"][suite] = entry
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(payload, indent=2, default=_jsonable))
+    args.json.write_text(json.dumps(payload, indent=2, default=jsonable))
     args.json.with_suffix(".md").write_text("\n".join(markdown))
     print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
-
-
-def _jsonable(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 import typer
 
 from rayprice import __version__
+from rayprice.jsonable import jsonable
 from rayprice.market.spec import SpecError
 
 app = typer.Typer(
@@ -68,16 +69,8 @@ def _write_json(path: Path | None, payload: dict[str, Any]) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=_jsonable))
+    path.write_text(json.dumps(payload, indent=2, default=jsonable))
     typer.echo(f"wrote {path}")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 import rayprice
+from rayprice.jsonable import jsonable
 from rayprice.market.window import SCALAR_FEATURES, WINDOW_FEATURES
 from rayprice.policy.networks import PricingNet, build_network, network_config
 
@@ -138,17 +139,9 @@ def write_bundle(
         shutil.copytree(rl_module_dir, out / RL_MODULE_DIR)
     data = asdict(manifest)
     data["versions"] = {**library_versions(), **manifest.versions}
-    (out / MANIFEST).write_text(json.dumps(data, indent=2, default=_jsonable) + "\n")
+    (out / MANIFEST).write_text(json.dumps(data, indent=2, default=jsonable) + "\n")
     logger.info("wrote policy bundle %s", out)
     return out
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
 
 
 def read_manifest(path: str | Path) -> Manifest:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rayprice.evaluate import (
     format_table,
 )
 from rayprice.evaluate.plots import write_plots
+from rayprice.jsonable import jsonable
 from rayprice.train.evaluation import EVAL_ORACLE_RATIO
 from rayprice.train.run import TRAIN_ENV_STEPS, TRAIN_EPISODE_RETURN, TrainOutcome
 
@@ -63,7 +63,7 @@ def write_report(
     files += write_plots(result, out)
     payload = {"training": _training_summary(outcome), "evaluation": result.to_dict()}
     (out / "evaluation.json").write_text(
-        json.dumps(payload, indent=2, default=_jsonable)
+        json.dumps(payload, indent=2, default=jsonable)
     )
     files.append(out / "evaluation.json")
     summary = _training_summary(outcome)
@@ -128,13 +128,3 @@ def learning_curve(history: list[dict[str, float]], path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return str(value)
