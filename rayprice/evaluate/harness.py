@@ -25,6 +25,7 @@ import rayprice
 from rayprice.evaluate import metrics as m
 from rayprice.market.batch import MarketBatch
 from rayprice.market.families import Family, Suite, load_family, load_suite
+from rayprice.market.oracle import Oracle
 from rayprice.market.simulator import MarketSimulator
 from rayprice.market.spec import SpecError
 from rayprice.pricers.base import MarketState, MarketView, PricingContext, Sales
@@ -271,17 +272,20 @@ def run_shard(
     pricers: list[str],
     horizon: int,
     on_progress: Callable[[int], None] | None = None,
+    oracle: Oracle | None = None,
 ) -> dict[str, Any]:
     """Every pricer over the markets of one shard; plain arrays, for Ray tasks too.
+
+    ``oracle`` is a plan already made for these markets and horizon (callers that
+    score many pricers on the same markets plan once); by default one is made.
 
     Returns:
         ``oracle_profit`` (N, T), ``oracle_methods`` and, per pricer, its
         ``profit``, ``price``, ``units_sold`` (N, T), ``settings`` and ``seconds``.
     """
-    from rayprice.market.oracle import Oracle
-
     batch = batch.with_horizon(horizon)
-    oracle = Oracle(batch, seeds)
+    if oracle is None:
+        oracle = Oracle(batch, seeds)
     oracle_profit = oracle.expected_profit()[:, :horizon]
     view = MarketView.from_batch(batch)
     runs: dict[str, Any] = {}

@@ -27,6 +27,7 @@ from rayprice.evaluate.harness import (
     season_length,
     summarize,
 )
+from rayprice.market.oracle import Oracle
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,15 @@ class HeldoutEvaluator:
         self.suite, self.family = resolve_suite(settings)
         self.horizon = season_length(self.suite.batch, horizon_days)
         self.batch = self.suite.batch.with_horizon(self.horizon)
+        # Planned once: every check scores a new policy on the same markets.
+        self.oracle = Oracle(self.batch, self.suite.seeds)
         part = run_shard(
-            self.batch, self.suite.seeds, self.family, list(REFERENCES), self.horizon
+            self.batch,
+            self.suite.seeds,
+            self.family,
+            list(REFERENCES),
+            self.horizon,
+            oracle=self.oracle,
         )
         self.oracle_profit = part["oracle_profit"]
         self.references = {name: _run(name, r) for name, r in part["runs"].items()}
@@ -64,7 +72,12 @@ class HeldoutEvaluator:
         """% of the oracle's profit over the season and the meta-learning value."""
         name = f"rl:{bundle}"
         part = run_shard(
-            self.batch, self.suite.seeds, self.family, [name], self.horizon
+            self.batch,
+            self.suite.seeds,
+            self.family,
+            [name],
+            self.horizon,
+            oracle=self.oracle,
         )
         runs = {**self.references, "policy": _run("policy", part["runs"][name])}
         metrics = summarize(runs, self.oracle_profit, (self.horizon,))
