@@ -23,8 +23,9 @@ def test_markets_lists_every_family_and_suite(tmp_path: Path) -> None:
 
 def test_oracle_writes_per_market_profit_with_method_labels(tmp_path: Path) -> None:
     out = tmp_path / "oracle.json"
-    result = runner.invoke(app, ["oracle", "--suite", "duopoly-heldout-v1", "-n", "12",
-                                 "--json", str(out)])
+    result = runner.invoke(
+        app, ["oracle", "--suite", "duopoly-heldout-v1", "-n", "12", "--json", str(out)]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(out.read_text())
     assert payload["suite"] == "duopoly-heldout-v1" and len(payload["markets"]) == 12
@@ -37,19 +38,29 @@ def test_oracle_writes_per_market_profit_with_method_labels(tmp_path: Path) -> N
 
 def test_oracle_on_a_family_file_and_a_malformed_one(tmp_path: Path) -> None:
     good = tmp_path / "mine.json"
-    good.write_text(json.dumps({
-        "name": "mine-v1",
-        "base": {"demand": {"model": "exponential", "market_size": 10}, "list_price": 8},
-        "priors": {"unit_cost": {"dist": "uniform", "low": 2, "high": 4}},
-        "heldout": {"seed": 3, "size": 5},
-    }))
+    good.write_text(
+        json.dumps(
+            {
+                "name": "mine-v1",
+                "base": {
+                    "demand": {"model": "exponential", "market_size": 10},
+                    "list_price": 8,
+                },
+                "priors": {"unit_cost": {"dist": "uniform", "low": 2, "high": 4}},
+                "heldout": {"seed": 3, "size": 5},
+            }
+        )
+    )
     result = runner.invoke(app, ["oracle", "--suite", str(good)])
     assert result.exit_code == 0, result.output
     assert "mine-heldout-v1" in result.output
 
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"name": "bad-v1", "base": {"unit_cost": -3},
-                               "heldout": {"seed": 1}}))
+    bad.write_text(
+        json.dumps(
+            {"name": "bad-v1", "base": {"unit_cost": -3}, "heldout": {"seed": 1}}
+        )
+    )
     result = runner.invoke(app, ["oracle", "--suite", str(bad)])
     assert result.exit_code == 2
     assert "base.unit_cost" in result.output
@@ -62,12 +73,33 @@ def test_unknown_family_lists_the_valid_ones() -> None:
 
 
 def test_simulate_runs_one_market_of_every_builtin_family(tmp_path: Path) -> None:
-    for family in ("linear-v1", "logit-v1", "exponential-v1", "ferreira-v1", "duopoly-v1",
-                   "retail-v1"):
+    for family in (
+        "linear-v1",
+        "logit-v1",
+        "exponential-v1",
+        "ferreira-v1",
+        "duopoly-v1",
+        "retail-v1",
+    ):
         out, png = tmp_path / f"{family}.json", tmp_path / f"{family}.png"
-        result = runner.invoke(app, ["simulate", "--family", family, "--pricer", "oracle",
-                                     "--horizon", "20", "--seed", "1", "--json", str(out),
-                                     "--plot", str(png)])
+        result = runner.invoke(
+            app,
+            [
+                "simulate",
+                "--family",
+                family,
+                "--pricer",
+                "oracle",
+                "--horizon",
+                "20",
+                "--seed",
+                "1",
+                "--json",
+                str(out),
+                "--plot",
+                str(png),
+            ],
+        )
         assert result.exit_code == 0, (family, result.output)
         path = json.loads(out.read_text())
         assert len(path["price"]) == 20 and path["market"]["name"].startswith(family)
@@ -82,11 +114,22 @@ def test_simulate_with_an_unknown_pricer_lists_the_valid_ones() -> None:
 
 
 def test_oracle_takes_a_family_with_one_of_its_suites() -> None:
-    result = runner.invoke(app, ["oracle", "--family", "ferreira-v1", "--suite",
-                                 "ferreira-heldout-v1", "-n", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "oracle",
+            "--family",
+            "ferreira-v1",
+            "--suite",
+            "ferreira-heldout-v1",
+            "-n",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "ferreira-heldout-v1 (2 markets)" in result.output
-    result = runner.invoke(app, ["oracle", "--family", "logit-v1", "--suite",
-                                 "ferreira-heldout-v1"])
+    result = runner.invoke(
+        app, ["oracle", "--family", "logit-v1", "--suite", "ferreira-heldout-v1"]
+    )
     assert result.exit_code == 2
     assert "a suite of ferreira-v1, not of logit-v1" in result.output

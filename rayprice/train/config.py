@@ -133,9 +133,19 @@ def build_config(
             num_envs_per_env_runner=settings.num_envs_per_env_runner,
             gym_env_vectorize_mode=vectorize_mode,
             rollout_fragment_length=max(int(rollout), 1),
-            num_cpus_per_env_runner=1,
+            num_cpus_per_env_runner=settings.num_cpus_per_env_runner,
+            custom_resources_per_env_runner=dict(settings.env_runner_resources),
         )
-        .learners(num_learners=settings.num_learners, num_gpus_per_learner=gpus)
+        .learners(
+            num_learners=settings.num_learners,
+            num_gpus_per_learner=gpus,
+            custom_resources_per_learner=dict(settings.learner_resources),
+        )
+        # A lost EnvRunner (a simulation node gone) is replaced; the iteration
+        # samples from the healthy ones meanwhile.
+        .fault_tolerance(
+            restart_failed_env_runners=True, ignore_env_runner_failures=False
+        )
         .debugging(seed=settings.seed)
         .reporting(metrics_num_episodes_for_smoothing=100)
     )

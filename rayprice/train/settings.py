@@ -36,6 +36,11 @@ class TrainSettings:
         num_learners: remote learners (0: learn in the driver).
         num_gpus_per_learner: GPUs per learner; ``None`` takes one when the
             cluster has a GPU and none otherwise.
+        num_cpus_per_env_runner: CPUs each remote EnvRunner reserves.
+        env_runner_resources: custom resources each remote EnvRunner requests,
+            e.g. ``{"simulation": 1}`` to keep market simulation on simulation
+            nodes (see ``cluster.yaml``); empty on one machine.
+        learner_resources: custom resources each remote learner requests.
         num_cpus: CPUs of the local Ray started when none is running.
         torch_threads: torch threads in the driver (its learner and sampler);
             one is fastest for these small networks on a busy machine.
@@ -69,6 +74,9 @@ class TrainSettings:
     num_envs_per_env_runner: int = 64
     num_learners: int = 0
     num_gpus_per_learner: float | None = None
+    num_cpus_per_env_runner: float = 1.0
+    env_runner_resources: dict[str, float] = field(default_factory=dict)
+    learner_resources: dict[str, float] = field(default_factory=dict)
     num_cpus: int = 2
     torch_threads: int = 1
     train_batch_size: int = 6400
@@ -124,6 +132,23 @@ class TrainSettings:
         }.items():
             if value < 0:
                 raise ValueError(f"{name}: must be >= 0, got {value}")
+        if self.num_cpus_per_env_runner < 0:
+            raise ValueError(
+                "num_cpus_per_env_runner: must be >= 0, got "
+                f"{self.num_cpus_per_env_runner}"
+            )
+        for name, resources in {
+            "env_runner_resources": self.env_runner_resources,
+            "learner_resources": self.learner_resources,
+        }.items():
+            for key, amount in resources.items():
+                if key in ("CPU", "GPU"):
+                    raise ValueError(
+                        f"{name}.{key}: CPUs and GPUs have settings of their own "
+                        "(num_cpus_per_env_runner, num_gpus_per_learner)"
+                    )
+                if not amount > 0:
+                    raise ValueError(f"{name}.{key}: must be > 0, got {amount}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations: must be at least 1, got {self.iterations}")
         if self.time_budget_s <= 0:

@@ -8,11 +8,23 @@ from rayprice.pricers.base import myopic_best_price
 
 
 def _market(intercept: float, unit_cost: float) -> MarketBatch:
-    return MarketBatch.from_specs([MarketSpec.from_dict({
-        "unit_cost": unit_cost, "list_price": 10.0,
-        "demand": {"model": "exponential", "market_size": 5,
-                   "segments": [{"intercept": intercept, "price_sensitivity": 8.0}]},
-    })])
+    return MarketBatch.from_specs(
+        [
+            MarketSpec.from_dict(
+                {
+                    "unit_cost": unit_cost,
+                    "list_price": 10.0,
+                    "demand": {
+                        "model": "exponential",
+                        "market_size": 5,
+                        "segments": [
+                            {"intercept": intercept, "price_sensitivity": 8.0}
+                        ],
+                    },
+                }
+            )
+        ]
+    )
 
 
 def test_a_market_without_demand_is_not_priced_below_cost() -> None:

@@ -16,6 +16,9 @@ from rayprice.train.settings import TrainSettings
         ({"num_env_runners": -1}, "num_env_runners"),
         ({"price_span": 1.0}, "price_span"),
         ({"model_config": {"layers": 3}}, "layers"),
+        ({"env_runner_resources": {"CPU": 1}}, "env_runner_resources.CPU"),
+        ({"learner_resources": {"trainer": 0}}, "learner_resources.trainer"),
+        ({"num_cpus_per_env_runner": -1}, "num_cpus_per_env_runner"),
     ],
 )
 def test_bad_settings_name_the_field(change: dict[str, object], field: str) -> None:
@@ -55,3 +58,22 @@ def test_dqn_config_uses_the_discrete_grid() -> None:
     assert config.algo_class.__name__ == "DQN"
     assert config.env_config["action_type"] == "discrete"
     assert config.env_config["n_prices"] == 11
+
+
+def test_placement_comes_from_the_settings() -> None:
+    from rayprice.train.config import build_config
+
+    settings = TrainSettings(
+        num_env_runners=2,
+        num_cpus_per_env_runner=0.5,
+        env_runner_resources={"simulation": 1},
+        num_learners=1,
+        learner_resources={"learner": 1},
+    )
+    config = build_config(settings)
+    assert config.custom_resources_per_env_runner == {"simulation": 1}
+    assert config.num_cpus_per_env_runner == 0.5
+    assert config.custom_resources_per_learner == {"learner": 1}
+    assert config.restart_failed_env_runners
+    # One machine asks for nothing it lacks.
+    assert build_config(TrainSettings()).custom_resources_per_env_runner == {}
