@@ -258,6 +258,7 @@ def calibrate(
     holdout, _ = score_holdout(
         family_panel, settings.model, settings.holdout_fraction, initial_prior=fit.prior
     )
+    _warn_inelastic(fit, family_panel.product_id)
     heldout_fit = None
     if len(heldout):
         heldout_fit = fit_demand(panel.take(heldout), settings.model, prior=fit.prior)
@@ -282,6 +283,24 @@ def calibrate(
         cost_from_logs=from_logs,
         family=family,
     )
+
+
+def _warn_inelastic(fit: DemandFit, product_id: np.ndarray) -> None:
+    """Constant-elasticity demand with elasticity <= 1 has no finite optimal price:
+    profit grows without bound as the price rises, so the simulator's oracle sits at
+    the top of the price range. Say which products those are."""
+    if fit.model != "constant_elasticity":
+        return
+    inelastic = np.flatnonzero(fit.elasticity() <= 1.0)
+    if len(inelastic):
+        logger.warning(
+            "calibrate: %d of %d products fit an elasticity <= 1 (e.g. %s): "
+            "constant-elasticity demand then has no finite optimal price and the "
+            "oracle prices at the top of the range; consider model='exponential'",
+            len(inelastic),
+            len(product_id),
+            ", ".join(str(p) for p in product_id[inelastic[:3]]),
+        )
 
 
 def _heldout_mask(product_id: np.ndarray, share: float, seed: int) -> np.ndarray:

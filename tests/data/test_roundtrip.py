@@ -116,3 +116,36 @@ def test_constant_elasticity_round_trip(simulate):
     )
     order = np.argsort(result.fit.product_id)
     assert np.abs(result.fit.elasticity()[order] / sensitivity - 1).max() < 0.10
+
+
+def test_inelastic_constant_elasticity_fits_are_flagged(simulate, caplog):
+    rng = np.random.default_rng(4)
+    n = 6
+    # Half the products are inelastic (b < 1): no finite optimal price.
+    sensitivity = np.array([0.6, 0.7, 0.8, 2.0, 2.5, 3.0])
+    list_price = np.exp(rng.uniform(np.log(5), np.log(50), n))
+    sim = simulate(
+        intercept=np.zeros(n),
+        sensitivity=sensitivity,
+        list_price=list_price,
+        market_size=np.full(n, 30.0),
+        unit_cost=0.4 * list_price,
+        days=200,
+        price_range=np.full(n, 0.3),
+        seed=8,
+        model="constant_elasticity",
+    )
+    with caplog.at_level("WARNING", logger="rayprice.data.calibrate"):
+        calibrate(
+            sim.logs, CalibrationSettings(name="ce-v1", model="constant_elasticity")
+        )
+    warnings = [
+        r.getMessage() for r in caplog.records if "elasticity <= 1" in r.getMessage()
+    ]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("calibrate: 3 of 6 products")
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rayprice.data.calibrate"):
+        calibrate(sim.logs, CalibrationSettings(name="ex-v1", model="exponential"))
+    assert not [r for r in caplog.records if "elasticity <= 1" in r.getMessage()]
