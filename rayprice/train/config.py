@@ -6,7 +6,9 @@ Every EnvRunner holds the native vector env (``gym_env_vectorize_mode=
 
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
@@ -15,6 +17,7 @@ from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
 from rayprice.policy.module import PricingRLModule
+from rayprice.train.callbacks import HeldoutEvalCallback
 from rayprice.train.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -65,14 +68,24 @@ def build_config(
     settings: TrainSettings,
     cluster_gpus: float = 0.0,
     vectorize_mode: str = "vector_entry_point",
+    eval_folder: Path | None = None,
+    eval_every_result: bool = False,
 ) -> AlgorithmConfig:
     """The AlgorithmConfig for ``settings`` on a cluster with ``cluster_gpus`` GPUs.
+
+    With ``settings.eval_every > 0`` the Algorithm carries a
+    :class:`~rayprice.train.callbacks.HeldoutEvalCallback`, which adds the
+    held-out scores (``eval/...``) to its results.
 
     Args:
         settings: what to train.
         cluster_gpus: GPUs in the Ray cluster (``ray.cluster_resources()``).
         vectorize_mode: gymnasium's vectorisation; the benchmarks compare
             ``"sync"`` (the single env, copied) with the native vector env.
+        eval_folder: where the held-out check writes the policy's bundle
+            (a temporary folder when ``None``).
+        eval_every_result: every result carries the latest held-out scores (a
+            Tune metric must be in every result).
     """
     config: AlgorithmConfig
     if settings.algorithm == "PPO":
@@ -133,7 +146,8 @@ def build_config(
             num_envs_per_env_runner=settings.num_envs_per_env_runner,
             gym_env_vectorize_mode=vectorize_mode,
             rollout_fragment_length=max(int(rollout), 1),
-            num_cpus_per_env_runner=settings.num_cpus_per_env_runner,
+            # RLlib types it int; Ray takes fractional CPUs.
+            num_cpus_per_env_runner=settings.num_cpus_per_env_runner,  # type: ignore[arg-type]
             custom_resources_per_env_runner=dict(settings.env_runner_resources),
         )
         .learners(
@@ -149,6 +163,16 @@ def build_config(
         .debugging(seed=settings.seed)
         .reporting(metrics_num_episodes_for_smoothing=100)
     )
+    if settings.eval_every > 0:
+        # RLlib calls callbacks_class() with no arguments: any callable will do.
+        config = config.callbacks(
+            functools.partial(  # type: ignore[arg-type]
+                HeldoutEvalCallback,
+                settings=settings,
+                folder=eval_folder,
+                every_result=eval_every_result,
+            )
+        )
     logger.info(
         "%s on %s: %d env runners x %d markets, %d learners x %.0f GPU",
         settings.algorithm,

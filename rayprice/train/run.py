@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,11 @@ import torch
 from rayprice.market.families import load_family
 from rayprice.policy.bundle import Manifest, write_bundle
 from rayprice.policy.networks import PricingNet, build_network
-from rayprice.train.evaluation import HeldoutEvaluator
+from rayprice.train.evaluation import (
+    EVAL_FLAT_RATIO,
+    EVAL_META_VALUE,
+    EVAL_ORACLE_RATIO,
+)
 from rayprice.train.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ TRAIN_ENTROPY = "train/entropy"
 TRAIN_VF_EXPLAINED = "train/vf_explained_var"
 TRAIN_SAMPLE_SECONDS = "time/sample_s"
 TRAIN_LEARN_SECONDS = "time/learn_s"
+EVAL_KEYS = (EVAL_ORACLE_RATIO, EVAL_META_VALUE, EVAL_FLAT_RATIO)
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 DEFAULT_POLICY = "default_policy"
 
@@ -72,12 +78,17 @@ def init_ray(settings: TrainSettings) -> bool:
     """Start a local Ray unless one is running; True when this call started it.
 
     Ray's temp files go under the output folder unless ``RAY_TMPDIR`` says
-    otherwise, and token auth is off for the local instance.
+    otherwise, and token auth is off for the local instance. With
+    ``RAY_ADDRESS`` set (a job on a cluster) it joins that cluster instead.
     """
     import ray
 
     if ray.is_initialized():
         return False
+    if os.environ.get("RAY_ADDRESS"):
+        # A cluster's size is its own: num_cpus is for a local Ray only.
+        ray.init(log_to_driver=False, configure_logging=False)
+        return True
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         num_cpus=settings.num_cpus,
@@ -114,6 +125,7 @@ def train(
     """
     import ray
 
+    from rayprice.train.callbacks import find_eval_callback
     from rayprice.train.config import build_config
 
     started = time.perf_counter()
@@ -125,16 +137,17 @@ def train(
     started_ray = init_ray(settings)
     _redirect_ray_results(out / "ray_logs")
 
-    evaluator = None
-    if settings.eval_every > 0 and settings.algorithm == "PPO":
-        suite = settings.eval_suite or settings.family
-        evaluator = HeldoutEvaluator(suite, settings.eval_markets)
-
     outcome = TrainOutcome(settings=settings, bundle=settings.bundle_dir)
     algo: Any = None
     try:
         gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        algo = build_config(settings, cluster_gpus=gpus).build_algo()
+        config = build_config(
+            settings, cluster_gpus=gpus, eval_folder=(out / "eval_bundle").resolve()
+        )
+        algo = config.build_algo()
+        # The held-out check is the Algorithm's own callback (as in Tune trials);
+        # a run that ends on its time budget asks it for a last check here.
+        check = find_eval_callback(algo)
         outcome.sampler_envs = algo.env_runner_group.foreach_env_runner(
             lambda runner: type(runner.env.unwrapped).__name__
         )
@@ -145,13 +158,18 @@ def train(
             tick = time.perf_counter()
             result = algo.train()
             last_seconds = time.perf_counter() - tick
+            if check is not None and EVAL_ORACLE_RATIO in result:
+                # The budget check predicts the next iteration's training time.
+                last_seconds -= check.seconds
             row = _row(result, iteration, time.perf_counter() - started)
 
             done = _finished(
                 settings, iteration, time.perf_counter() - started, last_seconds
             )
-            if evaluator is not None and (iteration % settings.eval_every == 0 or done):
-                row.update(_evaluate(algo, settings, evaluator, out / "eval_bundle"))
+            scores = {k: result[k] for k in EVAL_KEYS if k in result}
+            if not scores and done and check is not None:
+                scores = check.evaluate(algo, iteration)
+            row.update({k: float(scores[k]) for k in EVAL_KEYS if k in scores})
             outcome.history.append(row)
             logger.info("iteration %d: %s", iteration, _fmt(row))
             if on_iteration is not None:
@@ -210,18 +228,6 @@ def _fmt(row: dict[str, float]) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in row.items())
 
 
-def _evaluate(
-    algo: Any, settings: TrainSettings, evaluator: HeldoutEvaluator, folder: Path
-) -> dict[str, float]:
-    tick = time.perf_counter()
-    _write_ppo_bundle(algo, settings, folder, training={})
-    scores = evaluator.score(folder)
-    logger.info(
-        "held-out evaluation in %.1f s: %s", time.perf_counter() - tick, _fmt(scores)
-    )
-    return scores
-
-
 def _checkpoint(algo: Any, settings: TrainSettings, iteration: int) -> Path:
     path = (settings.checkpoint_dir / f"iter_{iteration:05d}").resolve()
     algo.save_to_path(str(path))
@@ -271,6 +277,20 @@ def _write_ppo_bundle(
     return write_bundle(folder, _manifest(settings, training), network=net)
 
 
+def snapshot_bundle(algo: Any, settings: TrainSettings, folder: Path) -> Path:
+    """Write the Algorithm's current policy as a bundle (no training summary).
+
+    PPO: the learner's network weights. DQN: the RLModule the EnvRunners act
+    with, saved with ``RLModule.save_to_path``.
+    """
+    if settings.algorithm == "PPO":
+        return _write_ppo_bundle(algo, settings, folder, training={})
+    with tempfile.TemporaryDirectory(prefix="rayprice-module-") as tmp:
+        module_dir = Path(tmp) / DEFAULT_POLICY
+        algo.get_module(DEFAULT_POLICY).save_to_path(str(module_dir))
+        return write_bundle(folder, _manifest(settings, {}), rl_module_dir=module_dir)
+
+
 def export_bundle(
     algo: Any,
     settings: TrainSettings,
@@ -318,7 +338,10 @@ def remove_checkpoints(settings: TrainSettings, keep_last: bool = True) -> None:
 def bundle_from_checkpoint(
     checkpoint: str | Path, settings: TrainSettings, folder: str | Path
 ) -> Path:
-    """Write the policy bundle of an Algorithm checkpoint (PPO), without an Algorithm.
+    """Write the policy bundle of an Algorithm checkpoint, without an Algorithm.
+
+    PPO: the network's weights (``network.pt``); DQN: the checkpoint's RLModule
+    folder (``rl_module/``).
 
     Args:
         checkpoint: a folder written by ``Algorithm.save_to_path``.
@@ -327,8 +350,6 @@ def bundle_from_checkpoint(
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    if settings.algorithm != "PPO":
-        raise ValueError("algorithm: only PPO checkpoints export to a network bundle")
     path = (
         Path(checkpoint).resolve()
         / "learner_group"
@@ -336,6 +357,12 @@ def bundle_from_checkpoint(
         / "rl_module"
         / DEFAULT_POLICY
     )
-    module: Any = RLModule.from_checkpoint(str(path))
+    if not path.is_dir():
+        raise ValueError(f"checkpoint: {checkpoint} holds no RLModule at {path}")
     training = {"settings": settings.to_dict(), "checkpoint": str(checkpoint)}
+    if settings.algorithm != "PPO":
+        return write_bundle(
+            Path(folder), _manifest(settings, training), rl_module_dir=path
+        )
+    module: Any = RLModule.from_checkpoint(str(path))
     return write_bundle(Path(folder), _manifest(settings, training), network=module.net)

@@ -59,6 +59,9 @@ class TrainSettings:
         eval_every: iterations between held-out evaluations (0: none).
         eval_markets: held-out markets in each evaluation.
         eval_suite: suite of the evaluations; default the family's held-out suite.
+        eval_ray_tasks: score each evaluation's markets in this many shards, each
+            a Ray task (half a CPU, outside the run's reserved resources, so the
+            cluster needs free CPUs); 0 scores them in the training process.
         output_dir: where checkpoints, the bundle, results and the report go.
     """
 
@@ -94,6 +97,7 @@ class TrainSettings:
     eval_every: int = 10
     eval_markets: int = 16
     eval_suite: str | None = None
+    eval_ray_tasks: int = 0
     output_dir: Path = Path("runs/train")
 
     def __post_init__(self) -> None:
@@ -129,6 +133,7 @@ class TrainSettings:
             "num_learners": self.num_learners,
             "checkpoint_every": self.checkpoint_every,
             "eval_every": self.eval_every,
+            "eval_ray_tasks": self.eval_ray_tasks,
         }.items():
             if value < 0:
                 raise ValueError(f"{name}: must be >= 0, got {value}")
