@@ -671,6 +671,115 @@ def train(
     _write_json(json_out, result.to_dict())
 
 
+@app.command()
+def serve(
+    bundle: Annotated[
+        Path | None,
+        typer.Option(help="Policy bundle folder; default the shipped policy."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[
+        Path | None,
+        typer.Option(help="SQLite database; default runs/serve/rayprice.db."),
+    ] = None,
+    api_keys_file: Annotated[
+        Path | None,
+        typer.Option(help="File of tenant:key lines (or set RAYPRICE_API_KEYS)."),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(help="Serve without API keys (a local trial only)."),
+    ] = False,
+    num_cpus: Annotated[
+        int | None, typer.Option(help="CPUs of the local Ray (default: all).")
+    ] = None,
+    export_audit: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the database's audit log to this Parquet file and exit."
+        ),
+    ] = None,
+) -> None:
+    """Serve prices over HTTP with Ray Serve until Ctrl-C.
+
+    Starts a local Ray (or joins RAY_ADDRESS), runs the pricing API with the
+    policy in a batched deployment, and prints the address of its OpenAPI page.
+    API keys come from RAYPRICE_API_KEYS ("tenant:key,...") or --api-keys-file;
+    without any, it refuses to start unless --insecure-no-auth is given.
+    """
+    import os
+
+    from rayprice.policy.bundle import BundleError
+    from rayprice.serve.auth import AuthConfigError, load_keys
+    from rayprice.serve.policy import check_servable
+    from rayprice.serve.settings import ServeSettings
+
+    try:
+        settings = ServeSettings.from_env(
+            bundle=bundle,
+            host=host,
+            port=port,
+            db_path=db,
+            api_keys_file=api_keys_file,
+            insecure_no_auth=insecure_no_auth or None,
+        )
+    except ValueError as err:
+        _fail(str(err))
+        return
+    if export_audit is not None:
+        from rayprice.serve.storage import Storage, export_audit_parquet
+
+        typer.echo(
+            f"wrote {export_audit_parquet(Storage(settings.db_path), export_audit)}"
+        )
+        return
+    try:
+        check_servable(settings.bundle)
+        load_keys(settings)
+    except (BundleError, AuthConfigError) as err:
+        _fail(str(err))
+        return
+    if settings.insecure_no_auth:
+        typer.secho(
+            "warning: serving without API keys (--insecure-no-auth)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    import ray
+    from ray import serve as ray_serve
+
+    from rayprice.serve.app import build_app
+
+    ray.init(num_cpus=num_cpus, include_dashboard=False, ignore_reinit_error=True)
+    ray_serve.start(
+        http_options={"host": settings.host, "port": settings.port},
+        logging_config={"enable_access_log": settings.access_log},
+    )
+    typer.echo(
+        f"serving {settings.bundle or 'the default policy'} with database "
+        f"{settings.db_path}; API docs at http://{settings.host}:{settings.port}/docs"
+    )
+    import signal
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # `kill` (SIGTERM) stops the service as Ctrl-C does: Serve shuts down cleanly.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        ray_serve.run(
+            build_app(settings), name="rayprice", route_prefix="/", blocking=True
+        )
+    except KeyboardInterrupt:
+        typer.echo("stopping")
+    finally:
+        ray_serve.shutdown()
+        ray.shutdown()
+
+
 def main() -> None:
     """Console entry point."""
     try:
