@@ -780,6 +780,81 @@ def serve(
         ray.shutdown()
 
 
+@app.command()
+def tune(
+    experiment: Annotated[
+        Path,
+        typer.Argument(help="Experiment file, e.g. tune_configs/retail-asha.yaml."),
+    ],
+    resume: Annotated[
+        bool,
+        typer.Option(help="Continue an interrupted run from its last checkpoints."),
+    ] = False,
+    storage: Annotated[
+        Path,
+        typer.Option(help="Folder the experiment's folder goes under."),
+    ] = Path("runs/tune"),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the trials table as JSON.")
+    ] = None,
+) -> None:
+    """Search training settings with Ray Tune, as a YAML experiment describes.
+
+    Runs the trials (each an RLlib Algorithm reporting the held-out % of oracle),
+    prints a table of trials, exports the best trial's policy bundle to
+    STORAGE/NAME/best_bundle (a pricer: rl:PATH; servable: rayprice serve
+    --bundle PATH) and writes trials.csv, trials.json and learning_curves.png
+    beside it. The file format is documented in rayprice/tune.py.
+    """
+    import os
+    import time
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from rayprice.tune import (
+        ExperimentError,
+        load_experiment,
+        run_experiment,
+        trial_table,
+    )
+
+    try:
+        spec = load_experiment(experiment)
+    except (ExperimentError, SpecError) as err:
+        _fail(str(err))
+        return
+    for noisy in ("ray", "ray.rllib", "ray.tune", "ray.train"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    started = time.perf_counter()
+    typer.echo(
+        f"{'resuming' if resume else 'running'} {spec.name}: "
+        f"{spec.spec.num_samples} trials, {spec.spec.scheduler.type} scheduler, "
+        f"metric {spec.spec.metric} ({spec.spec.mode}); under {storage}"
+    )
+    try:
+        outcome = run_experiment(spec, storage=storage, resume=resume)
+    except (ExperimentError, SpecError) as err:
+        _fail(str(err))
+        return
+    header, rows = trial_table(outcome)
+    typer.echo(_table(rows, header))
+    if outcome.best_bundle is not None and outcome.best is not None:
+        typer.echo(
+            f"best trial {outcome.best.trial_id}: {spec.spec.metric} "
+            f"{outcome.best.metric:.2f}; bundle {outcome.best_bundle}"
+        )
+        typer.echo(
+            f"  evaluate: rayprice evaluate --suite {spec.base.family} "
+            f"--pricers oracle,ts-flat,rl:{outcome.best_bundle}"
+        )
+        typer.echo(f"  serve:    rayprice serve --bundle {outcome.best_bundle}")
+    else:
+        typer.echo("no trial reported the metric with a checkpoint; no bundle")
+    for path in outcome.files:
+        typer.echo(f"wrote {path}")
+    typer.echo(f"done in {time.perf_counter() - started:.0f} s")
+    _write_json(json_out, {"header": header, "rows": rows, "path": str(outcome.path)})
+
+
 def main() -> None:
     """Console entry point."""
     try:
