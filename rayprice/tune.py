@@ -26,7 +26,9 @@ Distributions: ``{loguniform: [low, high]}``, ``{uniform: [low, high]}``,
 A PBT scheduler takes ``perturbation_interval`` (iterations), ``mutations`` (a
 search-style mapping over settings a restored checkpoint can take: ``lr``,
 ``entropy_coeff``, ``clip_param``, ``gamma``, ``lambda_``, ``num_epochs``),
-``quantile_fraction`` and ``resample_probability``.
+``quantile_fraction``, ``resample_probability`` and ``synch`` (true: every trial
+waits at each perturbation point until all have reached it, so exploits happen
+at the same iterations however the trials are scheduled).
 
 Every trial is an RLlib Algorithm built from its own settings
 (:mod:`rayprice.train.trainable`); its held-out check
@@ -118,6 +120,7 @@ class SchedulerSpec(_Strict):
     mutations: dict[str, dict[str, Any]] = pydantic.Field(default_factory=dict)
     quantile_fraction: float = pydantic.Field(default=0.25, gt=0, le=0.5)
     resample_probability: float = pydantic.Field(default=0.25, ge=0, le=1)
+    synch: bool = False
 
 
 class StopSpec(_Strict):
@@ -668,6 +671,7 @@ def _scheduler(experiment: Experiment) -> Any:
             },
             quantile_fraction=s.quantile_fraction,
             resample_probability=s.resample_probability,
+            synch=s.synch,
         )
     return FIFOScheduler()
 

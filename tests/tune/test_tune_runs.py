@@ -188,6 +188,9 @@ def test_pbt_mutations_reach_the_learner(
             "quantile_fraction": 0.5,
             "resample_probability": 1.0,
             "mutations": {"lr": {"loguniform": [1.0e-5, 2.0e-5]}},
+            # Both trials stop at each perturbation point, so the worse one
+            # exploits the better one even when the two run one after another.
+            "synch": True,
         },
     )
     outcome = run_experiment(parse_experiment(tiny), storage=tmp_path, verbose=0)
