@@ -710,16 +710,14 @@ def serve(
     """
     import os
 
-    # Ray Serve's throughput-optimized mode (replicas take HTTP directly, user code
-    # on the replica's own loop): on 2 cores it holds ~100 req/s where the standard
-    # path collapses (README, "Serving prices"). Read when Ray starts; an explicit
-    # RAY_SERVE_THROUGHPUT_OPTIMIZED=0 keeps the standard path.
-    os.environ.setdefault("RAY_SERVE_THROUGHPUT_OPTIMIZED", "1")
+    from rayprice.serve.settings import ServeSettings, use_fast_request_path
+
+    # Before anything imports Ray Serve, which reads these when it loads.
+    use_fast_request_path()
 
     from rayprice.policy.bundle import BundleError
     from rayprice.serve.auth import AuthConfigError, load_keys
     from rayprice.serve.policy import check_servable
-    from rayprice.serve.settings import ServeSettings
 
     try:
         settings = ServeSettings.from_env(

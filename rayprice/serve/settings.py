@@ -27,6 +27,29 @@ KEYS_ENV = "RAYPRICE_API_KEYS"
 KEYS_FILE_ENV = "RAYPRICE_API_KEYS_FILE"
 _TRUE = ("1", "true", "yes", "on")
 
+#: Ray Serve's fast request path, as ``rayprice serve`` and the cluster run it.
+#: Throughput-optimized mode runs user code on each replica's own event loop and
+#: lets the ingress replicas take HTTP themselves; HAProxy then fronts them in
+#: place of Serve's Python proxy, which otherwise relays every request body
+#: through actor calls. On 2 cores this took the p99 latency at 100 req/s from
+#: 87 ms to about 25 ms (README, "Serving prices"). Ray reads both when it starts.
+FAST_REQUEST_PATH = {
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+}
+
+
+def use_fast_request_path() -> None:
+    """Turns on :data:`FAST_REQUEST_PATH` for a Ray this process starts.
+
+    A variable already set wins, so ``RAY_SERVE_ENABLE_HA_PROXY=0`` keeps Serve's
+    Python proxy and ``RAY_SERVE_THROUGHPUT_OPTIMIZED=0`` the standard path.
+    With HAProxy, the ingress replicas' own ports (30000-31000) listen on every
+    interface; they answer only with an API key, like the front port.
+    """
+    for name, value in FAST_REQUEST_PATH.items():
+        os.environ.setdefault(name, value)
+
 
 class ServeSettings(BaseModel):
     """How the pricing service runs.
