@@ -201,10 +201,11 @@ def train(
 def _finished(
     settings: TrainSettings, iteration: int, elapsed: float, last_seconds: float
 ) -> bool:
-    if settings.iterations is not None:
-        return iteration >= settings.iterations
+    if settings.iterations is not None and iteration >= settings.iterations:
+        return True
     # Stop before an iteration that would overrun the budget.
-    return elapsed + last_seconds > settings.time_budget_s
+    budget = settings.time_budget_s
+    return budget is not None and elapsed + last_seconds > budget
 
 
 def _row(result: dict[str, Any], iteration: int, seconds: float) -> dict[str, float]:

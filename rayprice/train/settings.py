@@ -52,8 +52,10 @@ class TrainSettings:
         lambda_: GAE lambda.
         entropy_coeff: PPO entropy bonus.
         clip_param: PPO clip.
-        iterations: stop after this many iterations (``None``: the time budget).
-        time_budget_s: stop when training has run this long, seconds.
+        iterations: stop after this many iterations (``None``: no count).
+        time_budget_s: stop before an iteration that would take training past
+            this many seconds (``None``: no budget). With both, whichever comes
+            first; at least one must be set.
         seed: seed of Ray, torch and the envs.
         checkpoint_every: iterations between checkpoints (0: only at the end).
         eval_every: iterations between held-out evaluations (0: none).
@@ -91,7 +93,7 @@ class TrainSettings:
     entropy_coeff: float = 0.001
     clip_param: float = 0.2
     iterations: int | None = None
-    time_budget_s: float = 840.0
+    time_budget_s: float | None = 840.0
     seed: int = 0
     checkpoint_every: int = 20
     eval_every: int = 10
@@ -156,7 +158,12 @@ class TrainSettings:
                     raise ValueError(f"{name}.{key}: must be > 0, got {amount}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"iterations: must be at least 1, got {self.iterations}")
-        if self.time_budget_s <= 0:
+        if self.iterations is None and self.time_budget_s is None:
+            raise ValueError(
+                "iterations: give iterations or time_budget_s (or both), or training "
+                "never stops"
+            )
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(
                 f"time_budget_s: must be > 0 seconds, got {self.time_budget_s}"
             )

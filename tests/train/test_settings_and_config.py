@@ -77,3 +77,25 @@ def test_placement_comes_from_the_settings() -> None:
     assert config.restart_failed_env_runners
     # One machine asks for nothing it lacks.
     assert build_config(TrainSettings()).custom_resources_per_env_runner == {}
+
+
+def test_training_stops_at_the_count_or_the_budget_whichever_comes_first() -> None:
+    from rayprice.train.run import _finished
+
+    both = TrainSettings(iterations=3, time_budget_s=100.0)
+    assert not _finished(both, iteration=2, elapsed=10.0, last_seconds=5.0)
+    assert _finished(both, iteration=3, elapsed=10.0, last_seconds=5.0)
+    # The next iteration would end past the budget: stop before it.
+    assert _finished(both, iteration=1, elapsed=96.0, last_seconds=5.0)
+
+    count_only = TrainSettings(iterations=3, time_budget_s=None)
+    assert not _finished(count_only, iteration=2, elapsed=1e6, last_seconds=5.0)
+    budget_only = TrainSettings(iterations=None, time_budget_s=100.0)
+    assert not _finished(budget_only, iteration=10_000, elapsed=90.0, last_seconds=5.0)
+
+
+def test_training_without_a_count_or_a_budget_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match="iterations: give iterations or time_budget_s"
+    ):
+        TrainSettings(iterations=None, time_budget_s=None)
