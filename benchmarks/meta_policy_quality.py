@@ -8,7 +8,8 @@ How to run:
         [--json benchmarks/results/meta_policy_quality.json]
 
     The memoryless bundle comes from
-    ``rayprice train --network memoryless --out runs/memoryless``; without it the
+    ``rayprice train --network memoryless --out runs/memoryless`` (the default's
+    105 iterations: as many samples as the shipped policy); without it the
     ablation row is left out and the "5 points above memoryless" target is not
     checked.
 
