@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,25 @@ MARKET: dict[str, Any] = {
     "stock": 200.0,
     "rival_prices": [19.5, 21.0],
 }
+
+
+def wait_ready(
+    url: str, seconds: float = 120, still_alive: Callable[[], None] | None = None
+) -> None:
+    """Polls ``{url}/v1/ready`` until it answers OK; ``still_alive`` may raise."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if still_alive is not None:
+            still_alive()
+        try:
+            if requests.get(f"{url}/v1/ready", timeout=5).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} not ready after {seconds} s")
 
 
 def free_port() -> int:

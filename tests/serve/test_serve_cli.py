@@ -14,13 +14,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.serve.conftest import HEADERS_A, KEY_A, MARKET, free_port
+from tests.serve.conftest import HEADERS_A, KEY_A, MARKET, free_port, wait_ready
 
 
 @pytest.mark.slow
@@ -51,16 +50,11 @@ def test_rayprice_serve_answers_through_haproxy(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 180
-        while True:
+
+        def still_alive() -> None:
             assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "not ready in 180 s"
-            try:
-                if requests.get(f"{base}/ready", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
+
+        wait_ready(f"http://127.0.0.1:{port}", seconds=180, still_alive=still_alive)
 
         market = f"{base}/markets/mug-1"
         put = requests.put(market, json=MARKET, headers=HEADERS_A, timeout=30)

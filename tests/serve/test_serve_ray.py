@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.serve.conftest import HEADERS_A, KEY_A, MARKET, free_port
+from tests.serve.conftest import HEADERS_A, KEY_A, MARKET, free_port, wait_ready
 
 APP_NAME = "rayprice"
 
@@ -51,18 +51,6 @@ def ray_session_module() -> Iterator[None]:
     if not ray.is_initialized():
         start_local_ray()
     yield
-
-
-def wait_healthy(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/v1/ready", timeout=5).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} not ready after {seconds} s")
 
 
 @pytest.mark.slow
@@ -159,7 +147,7 @@ def test_acknowledged_sales_survive_killing_the_ingress_replica(
         )
 
     # Serve starts a new replica; it rebuilds the market from the database.
-    wait_healthy(service_url)
+    wait_ready(service_url)
     deadline = time.monotonic() + 120
     while True:
         response = requests.get(f"{base}/history", headers=HEADERS_A, timeout=30)
