@@ -26,9 +26,10 @@ What to expect: on 2 cores shared with the client, Serve holds 100 req/s with
 p99 near 25 ms and 150 req/s with p99 between 40 and 100 ms; the bare process
 holds 200 req/s (p99 near 75 ms). Serve's request path (HAProxy, the ingress
 replica, the hop to the policy replica) costs about three times the app's own
-latency, which the printed ratio shows. Every quote and every sale commits to SQLite with
-``synchronous=FULL`` before it is answered, so disk fsync latency is part of
-every figure. On a shared, busy machine the figures move from run to run.
+latency, which the printed ratio shows. Every quote and every sale commits to
+SQLite with ``synchronous=FULL`` before it is answered, so disk fsync latency
+is part of every figure. On a shared, busy machine the figures move from run
+to run.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from rayprice.serve.settings import FAST_REQUEST_PATH
+from rayprice.serve.settings import FAST_REQUEST_PATH, use_fast_request_path
 
 RESULTS = Path(__file__).parent / "results" / "serve_load.json"
 MARKETS = 50
@@ -221,8 +222,6 @@ def bench_serve(
     max_replicas: int,
 ) -> list[dict[str, Any]]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    from rayprice.serve.settings import use_fast_request_path
-
     # As `rayprice serve` runs it (see the module docstring for the other paths).
     use_fast_request_path()
     import ray
